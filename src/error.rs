@@ -1,0 +1,195 @@
+//! [`ConfigError`] (building) and [`WebhookError`] (per request).
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::verify::VerifyError;
+
+/// A layer or verifier could not be built from the given settings. Carries
+/// the name of what was wrong, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A secret decoded to zero bytes.
+    #[error("secret is empty")]
+    EmptySecret,
+    /// A secret is not in the provider's format.
+    #[error("secret is not valid: {0}")]
+    InvalidSecret(&'static str),
+    /// A verifier was built without any secret.
+    #[error("no secret was configured")]
+    NoSecret,
+    /// A public key is not in the expected format.
+    #[error("public key is not valid: {0}")]
+    InvalidKey(&'static str),
+    /// A header name is not a valid HTTP header name.
+    #[error("invalid header name {0:?}")]
+    InvalidHeaderName(String),
+    /// A network range is not valid CIDR notation.
+    #[error("invalid network {0:?}")]
+    InvalidNetwork(String),
+    /// A URL is not valid.
+    #[error("invalid URL {0:?}")]
+    InvalidUrl(String),
+    /// A numeric setting is out of range.
+    #[error("{0} is out of range")]
+    OutOfRange(&'static str),
+}
+
+/// Why the layer refused a delivery. Each variant has one status and one
+/// short code; the code is all the client sees (`{"error":"<code>"}`), the
+/// rest goes to `tracing`. The error also rides in the rejection response's
+/// extensions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// Verification failed.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The method is not the one webhooks use (POST).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The `Content-Type` is not one the provider sends.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The body is larger than the limit.
+    #[error("body larger than the limit")]
+    PayloadTooLarge,
+    /// The body did not arrive within the read timeout.
+    #[error("body not received within the read timeout")]
+    BodyTimeout,
+    /// The body could not be read (connection error, bad framing).
+    #[error("body could not be read")]
+    BodyRead,
+    /// The client is over its rate.
+    #[error("rate limited, retry after {retry_after:?}")]
+    RateLimited {
+        /// When a request may succeed again.
+        retry_after: Duration,
+    },
+    /// The same event is being handled right now.
+    #[error("event is being handled, retry after {retry_after:?}")]
+    InFlight {
+        /// When the claim expires at the latest.
+        retry_after: Duration,
+    },
+    /// The idempotency store did not answer.
+    #[error("idempotency store unavailable")]
+    StoreUnavailable {
+        /// When to try again.
+        retry_after: Duration,
+    },
+}
+
+impl WebhookError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Verify(e) => match e {
+                VerifyError::MissingSignature(_)
+                | VerifyError::SignatureMismatch
+                | VerifyError::StaleTimestamp
+                | VerifyError::FutureTimestamp
+                | VerifyError::NoActiveSecret => StatusCode::UNAUTHORIZED,
+                VerifyError::MissingHeader(_)
+                | VerifyError::MalformedHeader(_)
+                | VerifyError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+                VerifyError::SourceNotAllowed => StatusCode::FORBIDDEN,
+            },
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BodyRead => StatusCode::BAD_REQUEST,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::InFlight { .. } => StatusCode::CONFLICT,
+            Self::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The short code the client sees (`"invalid_signature"`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Verify(e) => match e {
+                VerifyError::MissingSignature(_) => "missing_signature",
+                VerifyError::SignatureMismatch | VerifyError::NoActiveSecret => "invalid_signature",
+                VerifyError::StaleTimestamp => "stale_timestamp",
+                VerifyError::FutureTimestamp => "future_timestamp",
+                VerifyError::MissingHeader(_) => "missing_header",
+                VerifyError::MalformedHeader(_) => "malformed_header",
+                VerifyError::MalformedBody(_) => "malformed_body",
+                VerifyError::SourceNotAllowed => "forbidden",
+            },
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::BodyRead => "body_read_error",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::InFlight { .. } => "in_flight",
+            Self::StoreUnavailable { .. } => "store_unavailable",
+        }
+    }
+
+    /// The `Retry-After` to send, in whole seconds rounded up.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after }
+            | Self::InFlight { retry_after }
+            | Self::StoreUnavailable { retry_after } => {
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Some(secs.max(1))
+            }
+            Self::Verify(_)
+            | Self::MethodNotAllowed
+            | Self::UnsupportedMediaType
+            | Self::PayloadTooLarge
+            | Self::BodyTimeout
+            | Self::BodyRead => None,
+        }
+    }
+
+    /// The rejection as a response: status, `{"error":"<code>"}`,
+    /// `Retry-After` where it applies, and `self` in the extensions.
+    pub fn to_response<B: From<bytes::Bytes>>(&self) -> http::Response<B> {
+        let body = bytes::Bytes::from(format!("{{\"error\":\"{}\"}}", self.code()));
+        let mut res = http::Response::new(B::from(body));
+        *res.status_mut() = self.status();
+        res.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        if let Some(secs) = self.retry_after() {
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        res.extensions_mut().insert(self.clone());
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let e = WebhookError::RateLimited {
+            retry_after: Duration::from_millis(1_001),
+        };
+        assert_eq!(e.retry_after(), Some(2));
+        let e = WebhookError::InFlight {
+            retry_after: Duration::ZERO,
+        };
+        assert_eq!(e.retry_after(), Some(1));
+    }
+
+    #[test]
+    fn response_names_only_the_class() {
+        let res: http::Response<bytes::Bytes> =
+            WebhookError::Verify(VerifyError::MalformedHeader("stripe-signature")).to_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.body().as_ref(), br#"{"error":"malformed_header"}"#);
+    }
+}

@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[macro_use]
+mod macros;
+
+pub mod error;
+pub mod middleware;
+pub mod payload;
+pub mod providers;
+pub mod secret;
+pub mod store;
+pub mod verify;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod extract;
+
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
+
+pub use error::{ConfigError, WebhookError};
+#[cfg(feature = "axum")]
+pub use extract::{Webhook, WebhookRejection};
+pub use middleware::{StorePolicy, WebhookLayer, WebhookService};
+pub use secret::Secret;
+pub use store::{IdempotencyStore, MokaStore};
+pub use verify::{Clock, FixedClock, SystemClock, Tolerance, Verified, Verifier, VerifyError};

@@ -1,0 +1,233 @@
+//! [`WebhookLayer`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use tower_layer::Layer;
+
+use super::WebhookService;
+use crate::store::{IdempotencyStore, MokaStore, NoStore};
+use crate::verify::{Clock, SystemClock, Verifier};
+
+/// What to do when the idempotency store does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StorePolicy {
+    /// Answer 503 with `Retry-After`: the provider retries later, nothing is
+    /// lost, nothing is handled twice. The default.
+    #[default]
+    FailClosed,
+    /// Handle the delivery without a claim: nothing is delayed, but a
+    /// duplicate arriving meanwhile may be handled twice.
+    FailOpen,
+}
+
+/// Everything a [`WebhookService`] needs, shared by one `Arc`.
+pub(crate) struct Config<V, St> {
+    pub(crate) verifier: V,
+    pub(crate) store: St,
+    pub(crate) dedup: bool,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) endpoint: Arc<str>,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) body_limit: usize,
+    pub(crate) read_timeout: Duration,
+    pub(crate) lease: Duration,
+    pub(crate) ttl: Duration,
+    pub(crate) store_timeout: Duration,
+    pub(crate) store_policy: StorePolicy,
+}
+
+impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("provider", &self.verifier.provider())
+            .field("endpoint", &self.endpoint)
+            .field("store", &self.store)
+            .field("dedup", &self.dedup)
+            .field("methods", &self.methods)
+            .field("body_limit", &self.body_limit)
+            .field("read_timeout", &self.read_timeout)
+            .field("lease", &self.lease)
+            .field("ttl", &self.ttl)
+            .field("store_timeout", &self.store_timeout)
+            .field("store_policy", &self.store_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Layer that applies [`WebhookService`]: verification, de-duplication and
+/// bookkeeping for one webhook endpoint. See the [module docs](crate::middleware).
+///
+/// Cloning is a reference count: every connection shares one configuration
+/// and one store.
+#[must_use]
+pub struct WebhookLayer<V, St = MokaStore> {
+    config: Arc<Config<V, St>>,
+}
+
+// Clone by hand: a derive would demand `V: Clone, St: Clone`.
+impl<V, St> Clone for WebhookLayer<V, St> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<V: Verifier, St: fmt::Debug> fmt::Debug for WebhookLayer<V, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookLayer")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<V: Verifier> WebhookLayer<V> {
+    /// A layer with default settings: POST only, 1 MiB body limit, 10 s read
+    /// timeout, de-duplication in memory ([`MokaStore`]).
+    pub fn new(verifier: V) -> Self {
+        Self::builder(verifier).build()
+    }
+
+    /// Starts a layer with non-default settings.
+    pub fn builder(verifier: V) -> WebhookLayerBuilder<V> {
+        let endpoint = Arc::from(verifier.provider());
+        WebhookLayerBuilder {
+            config: Config {
+                verifier,
+                store: MokaStore::default(),
+                dedup: true,
+                clock: Arc::new(SystemClock),
+                endpoint,
+                methods: vec![Method::POST],
+                body_limit: 1024 * 1024,
+                read_timeout: Duration::from_secs(10),
+                lease: Duration::from_secs(60),
+                ttl: Duration::from_secs(72 * 3600),
+                store_timeout: Duration::from_secs(2),
+                store_policy: StorePolicy::FailClosed,
+            },
+        }
+    }
+}
+
+impl<S, V, St> Layer<S> for WebhookLayer<V, St> {
+    type Service = WebhookService<S, V, St>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WebhookService::new(inner, Arc::clone(&self.config))
+    }
+}
+
+/// Builds a [`WebhookLayer`]; see [`WebhookLayer::builder`].
+#[must_use]
+pub struct WebhookLayerBuilder<V, St = MokaStore> {
+    config: Config<V, St>,
+}
+
+impl<V: Verifier, St: fmt::Debug> fmt::Debug for WebhookLayerBuilder<V, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookLayerBuilder")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
+    /// The largest body accepted, in bytes (default 1 MiB). A larger
+    /// `Content-Length` is refused before reading; a chunked body is counted
+    /// while read. Either way: 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.config.body_limit = bytes;
+        self
+    }
+
+    /// How long the whole body may take to arrive (default 10 s); slower: 408.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.read_timeout = timeout;
+        self
+    }
+
+    /// The methods accepted (default `POST` only); others: 405.
+    pub fn methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.config.methods = methods.into_iter().collect();
+        self
+    }
+
+    /// The endpoint's name in idempotency keys (default: the provider's
+    /// name). Give two routes of the same provider different names.
+    pub fn endpoint(mut self, name: &str) -> Self {
+        self.config.endpoint = Arc::from(name);
+        self
+    }
+
+    /// The clock timestamps are checked against (default: the system's).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.config.clock = Arc::new(clock);
+        self
+    }
+
+    /// How long a claim holds while the handler runs (default 60 s). If the
+    /// process dies, the event can be handled again after this.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// How long a handled event id is remembered (default 72 h: Stripe and
+    /// Standard Webhooks senders retry for about three days).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.config.ttl = ttl;
+        self
+    }
+
+    /// How long to wait for the store (default 2 s).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store_timeout = timeout;
+        self
+    }
+
+    /// What to do when the store does not answer (default: fail closed, 503).
+    pub fn store_policy(mut self, policy: StorePolicy) -> Self {
+        self.config.store_policy = policy;
+        self
+    }
+
+    /// Uses another idempotency store (Redis, your own).
+    pub fn with_store<S2: IdempotencyStore>(self, store: S2) -> WebhookLayerBuilder<V, S2> {
+        let c = self.config;
+        WebhookLayerBuilder {
+            config: Config {
+                verifier: c.verifier,
+                store,
+                dedup: true,
+                clock: c.clock,
+                endpoint: c.endpoint,
+                methods: c.methods,
+                body_limit: c.body_limit,
+                read_timeout: c.read_timeout,
+                lease: c.lease,
+                ttl: c.ttl,
+                store_timeout: c.store_timeout,
+                store_policy: c.store_policy,
+            },
+        }
+    }
+
+    /// Turns de-duplication off: every verified delivery reaches the handler.
+    pub fn without_dedup(self) -> WebhookLayerBuilder<V, NoStore> {
+        let mut b = self.with_store(NoStore);
+        b.config.dedup = false;
+        b
+    }
+
+    /// Finishes the layer.
+    pub fn build(self) -> WebhookLayer<V, St> {
+        WebhookLayer {
+            config: Arc::new(self.config),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Parsing the verified body into the handler's type, without any
+//! framework: the axum extractor, the actix adapter and plain tower handlers
+//! share these rules.
+//!
+//! | body | error | status |
+//! |---|---|---|
+//! | not JSON at all (syntax, truncated, not UTF-8) | [`PayloadError::Syntax`] | 400 |
+//! | JSON, but not the shape of `T` | [`PayloadError::Shape`] | 422 |
+//! | form-encoded, not the shape of `T` | [`PayloadError::Shape`] | 422 |
+//!
+//! ```
+//! use serde::Deserialize;
+//! use tower_webhook::payload::{parse, PayloadError};
+//!
+//! #[derive(Deserialize)]
+//! struct Event { id: String }
+//!
+//! let ev: Event = parse(None, br#"{"id":"evt_1"}"#)?;
+//! assert_eq!(ev.id, "evt_1");
+//! assert!(matches!(parse::<Event>(None, b"{\"id\":"), Err(PayloadError::Syntax(_))));
+//! assert!(matches!(parse::<Event>(None, b"{\"id\":1}"), Err(PayloadError::Shape(_))));
+//! # Ok::<(), PayloadError>(())
+//! ```
+
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// The body could not become the handler's type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The body is not valid JSON (or form data).
+    #[error("payload is not valid: {0}")]
+    Syntax(String),
+    /// The body is valid but not the shape the handler asked for.
+    #[error("payload has the wrong shape: {0}")]
+    Shape(String),
+}
+
+impl PayloadError {
+    /// 400 for syntax, 422 for shape.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Syntax(_) => StatusCode::BAD_REQUEST,
+            Self::Shape(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    /// The short code the client sees.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Syntax(_) => "invalid_payload",
+            Self::Shape(_) => "unexpected_payload",
+        }
+    }
+}
+
+/// Whether `content_type` is `application/x-www-form-urlencoded`.
+pub fn is_form(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|e| {
+            e.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Parses JSON into `T`.
+///
+/// # Errors
+/// [`PayloadError::Syntax`] or [`PayloadError::Shape`].
+pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => PayloadError::Shape(e.to_string()),
+        serde_json::error::Category::Io
+        | serde_json::error::Category::Syntax
+        | serde_json::error::Category::Eof => PayloadError::Syntax(e.to_string()),
+    })
+}
+
+/// Parses `application/x-www-form-urlencoded` into `T`.
+///
+/// # Errors
+/// [`PayloadError::Shape`].
+pub fn form<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
+    serde_urlencoded::from_bytes(body).map_err(|e| PayloadError::Shape(e.to_string()))
+}
+
+/// Parses the body as form data when `content_type` says so, else as JSON.
+///
+/// # Errors
+/// As [`json`] and [`form`].
+pub fn parse<T: DeserializeOwned>(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<T, PayloadError> {
+    if is_form(content_type) {
+        form(body)
+    } else {
+        json(body)
+    }
+}

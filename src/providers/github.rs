@@ -1,0 +1,103 @@
+//! GitHub: `X-Hub-Signature-256: sha256=<hex>` (legacy SHA-1 on opt-in).
+
+use std::time::SystemTime;
+
+use http::request::Parts;
+
+use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
+use crate::secret::Secret;
+use crate::verify::{Verified, Verifier, VerifyError};
+
+const SIGNATURE_256: &str = "x-hub-signature-256";
+const SIGNATURE_1: &str = "x-hub-signature";
+const DELIVERY: &str = "x-github-delivery";
+const EVENT: &str = "x-github-event";
+
+/// [GitHub](https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries):
+/// HMAC-SHA256 of the body, `sha256=` + lowercase hex in
+/// `X-Hub-Signature-256`. No timestamp: GitHub signs none.
+///
+/// The legacy `X-Hub-Signature: sha1=…` header is only used when opted in
+/// with [`GitHub::allow_sha1`], and only when the SHA-256 header is absent.
+///
+/// Event id: `X-GitHub-Delivery` (a redelivery keeps it). It is **not**
+/// signed, so the signature itself is also claimed for de-duplication: a
+/// captured request replayed under a new id is still a duplicate.
+/// Event type: `X-GitHub-Event`. Payloads may be JSON or form-encoded
+/// (`payload=`).
+pub struct GitHub {
+    keys: KeySet,
+    sha1: KeySet,
+    allow_sha1: bool,
+}
+
+impl GitHub {
+    /// A verifier with one secret (the text you typed into GitHub).
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            keys: KeySet::new(Algorithm::Sha256, &secret),
+            sha1: KeySet::new(Algorithm::Sha1, &secret),
+            allow_sha1: false,
+        }
+    }
+
+    /// Accepts signatures made with `secret` too (rotation).
+    pub fn add_secret(mut self, secret: Secret) -> Self {
+        self.keys.add(&secret);
+        self.sha1.add(&secret);
+        self
+    }
+
+    /// Also accepts the legacy `X-Hub-Signature: sha1=…` header when the
+    /// SHA-256 header is absent. HMAC-SHA1 is still unbroken, but prefer
+    /// SHA-256: every GitHub delivery carries it.
+    pub fn allow_sha1(mut self) -> Self {
+        self.allow_sha1 = true;
+        self
+    }
+}
+
+impl std::fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHub")
+            .field("secrets", &"***")
+            .field("allow_sha1", &self.allow_sha1)
+            .finish()
+    }
+}
+
+impl Verifier for GitHub {
+    fn provider(&self) -> &'static str {
+        "github"
+    }
+
+    fn content_types(&self) -> &[&'static str] {
+        &["application/json", "application/x-www-form-urlencoded"]
+    }
+
+    fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
+        let legacy = self.allow_sha1 && kit::header(parts, SIGNATURE_256)?.is_none();
+        let (keys, name, prefix) = if legacy {
+            (&self.sha1, SIGNATURE_1, "sha1=")
+        } else {
+            (&self.keys, SIGNATURE_256, "sha256=")
+        };
+        let header = kit::signature(parts, name)?;
+        let candidates = match header.strip_prefix(prefix) {
+            Some(hex) => Candidates::one(hex.as_bytes(), Encoding::Hex),
+            None => Candidates::new(),
+        };
+        let m = keys.verify(now, &[body], &candidates)?;
+
+        let mut v = Verified::new("github")
+            .with_key_label(m.label())
+            .with_content_digest(m.mac.digest32());
+        if let Some(id) = kit::header(parts, DELIVERY)?.filter(|s| !s.is_empty()) {
+            v = v.with_event_id(id, false);
+        }
+        if let Some(ty) = kit::header(parts, EVENT)?.filter(|s| !s.is_empty()) {
+            v = v.with_event_type(ty);
+        }
+        Ok(v)
+    }
+}

@@ -1,0 +1,408 @@
+//! Building blocks shared by the providers: pre-keyed MACs, signature
+//! decoding into stack buffers, header lookups without allocation, timestamp
+//! parsing. A new HMAC provider is a few lines over these.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use http::request::Parts;
+use subtle::ConstantTimeEq;
+
+use crate::secret::Secret;
+use crate::verify::VerifyError;
+
+/// The hash under an HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// HMAC-SHA1 (legacy GitHub, Intercom, Twilio, Mandrill).
+    Sha1,
+    /// HMAC-SHA256 (nearly everyone).
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+/// How a signature is written in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// Lowercase hexadecimal; upper case does not match (the providers
+    /// compare the exact text).
+    Hex,
+    /// Standard, padded base64.
+    Base64,
+}
+
+/// A MAC output or a decoded signature, on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Sig {
+    buf: [u8; 64],
+    len: u8,
+}
+
+impl Sig {
+    const EMPTY: Sig = Sig {
+        buf: [0; 64],
+        len: 0,
+    };
+
+    fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let mut sig = Self::EMPTY;
+        sig.buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        sig.len = u8::try_from(bytes.len()).ok()?;
+        Some(sig)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The first 32 bytes, zero-padded (a content digest for dedup).
+    pub(crate) fn digest32(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(self.as_bytes()) {
+            *o = *b;
+        }
+        out
+    }
+
+    /// Decodes `text` in `encoding`; `None` when it cannot be a signature
+    /// (wrong alphabet, upper-case hex, longer than 64 bytes).
+    pub(crate) fn decode(text: &[u8], encoding: Encoding) -> Option<Self> {
+        match encoding {
+            Encoding::Hex => {
+                if !text.len().is_multiple_of(2)
+                    || text.len() > 128
+                    || !text.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                {
+                    return None;
+                }
+                let mut sig = Self::EMPTY;
+                let out = sig.buf.get_mut(..text.len() / 2)?;
+                hex::decode_to_slice(text, out).ok()?;
+                sig.len = u8::try_from(text.len() / 2).ok()?;
+                Some(sig)
+            }
+            Encoding::Base64 => {
+                if text.len() > 88 {
+                    return None;
+                }
+                let mut buf = [0u8; 66];
+                let n = STANDARD.decode_slice(text, &mut buf).ok()?;
+                Self::from_slice(buf.get(..n)?)
+            }
+        }
+    }
+
+    /// Writes the signature in `encoding` (signers, handshakes).
+    #[allow(dead_code)]
+    pub(crate) fn encode(&self, encoding: Encoding) -> String {
+        match encoding {
+            Encoding::Hex => hex::encode(self.as_bytes()),
+            Encoding::Base64 => STANDARD.encode(self.as_bytes()),
+        }
+    }
+}
+
+/// A short list of candidate signatures taken from one header. More than
+/// [`Candidates::MAX`] are not looked at: no sender sends that many.
+pub(crate) struct Candidates {
+    items: [Sig; Self::MAX],
+    len: usize,
+}
+
+impl Candidates {
+    pub(crate) const MAX: usize = 8;
+
+    pub(crate) fn new() -> Self {
+        Self {
+            items: [Sig::EMPTY; Self::MAX],
+            len: 0,
+        }
+    }
+
+    /// Adds the decoded form of `text`; text that cannot be a signature is
+    /// skipped (it cannot match anything).
+    pub(crate) fn push_encoded(&mut self, text: &[u8], encoding: Encoding) {
+        if let Some(sig) = Sig::decode(text, encoding) {
+            self.push(sig);
+        }
+    }
+
+    pub(crate) fn push(&mut self, sig: Sig) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = sig;
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn one(text: &[u8], encoding: Encoding) -> Self {
+        let mut c = Self::new();
+        c.push_encoded(text, encoding);
+        c
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Sig> {
+        self.items.iter().take(self.len)
+    }
+}
+
+/// An HMAC already keyed with one secret: the key schedule runs once, when
+/// the verifier is built, and each delivery clones the state.
+#[derive(Clone)]
+enum KeyedMac {
+    Sha1(Hmac<sha1::Sha1>),
+    Sha256(Hmac<sha2::Sha256>),
+    Sha512(Hmac<sha2::Sha512>),
+}
+
+impl KeyedMac {
+    fn new(alg: Algorithm, key: &[u8]) -> Self {
+        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+        match alg {
+            Algorithm::Sha1 => Self::Sha1(keyed(key)),
+            Algorithm::Sha256 => Self::Sha256(keyed(key)),
+            Algorithm::Sha512 => Self::Sha512(keyed(key)),
+        }
+    }
+
+    fn compute(&self, parts: &[&[u8]]) -> Sig {
+        fn run<M: Mac + Clone>(m: &M, parts: &[&[u8]]) -> Sig {
+            let mut m = m.clone();
+            for p in parts {
+                m.update(p);
+            }
+            Sig::from_slice(&m.finalize().into_bytes()).unwrap_or(Sig::EMPTY)
+        }
+        match self {
+            Self::Sha1(m) => run(m, parts),
+            Self::Sha256(m) => run(m, parts),
+            Self::Sha512(m) => run(m, parts),
+        }
+    }
+}
+
+fn keyed<M: Mac + KeyInit>(key: &[u8]) -> M {
+    match <M as KeyInit>::new_from_slice(key) {
+        Ok(m) => m,
+        // Unreachable for HMAC (any key length is valid); an empty-key MAC
+        // would still never match a real signature made with `key`.
+        Err(_) => <M as KeyInit>::new(&Default::default()),
+    }
+}
+
+struct Key {
+    mac: KeyedMac,
+    label: Option<Arc<str>>,
+    expires_at: Option<SystemTime>,
+}
+
+impl Key {
+    fn new(alg: Algorithm, s: &Secret) -> Self {
+        Self {
+            mac: KeyedMac::new(alg, s.expose()),
+            label: s.label().cloned(),
+            expires_at: s.expiry(),
+        }
+    }
+}
+
+/// The secrets of one verifier, pre-keyed for one algorithm.
+pub(crate) struct KeySet {
+    alg: Algorithm,
+    keys: Vec<Key>,
+}
+
+/// Which key matched, and the MAC it produced.
+pub(crate) struct Match<'a> {
+    pub(crate) label: Option<&'a Arc<str>>,
+    pub(crate) mac: Sig,
+}
+
+impl Match<'_> {
+    pub(crate) fn label(&self) -> Option<Arc<str>> {
+        self.label.cloned()
+    }
+}
+
+impl KeySet {
+    pub(crate) fn new(alg: Algorithm, secret: &Secret) -> Self {
+        Self {
+            alg,
+            keys: vec![Key::new(alg, secret)],
+        }
+    }
+
+    /// The MAC of `parts` under the first active key (signers, handshakes).
+    pub(crate) fn sign(&self, now: SystemTime, parts: &[&[u8]]) -> Option<Sig> {
+        self.active(now).next().map(|k| k.mac.compute(parts))
+    }
+
+    fn active(&self, now: SystemTime) -> impl Iterator<Item = &Key> {
+        self.keys
+            .iter()
+            .filter(move |k| k.expires_at.is_none_or(|at| now < at))
+    }
+
+    /// Computes the MAC of the concatenated `parts` under every active key
+    /// and compares it, in constant time, with every candidate.
+    ///
+    /// # Errors
+    /// [`VerifyError::SignatureMismatch`], or [`VerifyError::NoActiveSecret`]
+    /// when every key has expired.
+    pub(crate) fn verify(
+        &self,
+        now: SystemTime,
+        parts: &[&[u8]],
+        candidates: &Candidates,
+    ) -> Result<Match<'_>, VerifyError> {
+        let mut any = false;
+        for key in self.active(now) {
+            any = true;
+            let mac = key.mac.compute(parts);
+            for c in candidates.iter() {
+                if bool::from(mac.as_bytes().ct_eq(c.as_bytes())) {
+                    return Ok(Match {
+                        label: key.label.as_ref(),
+                        mac,
+                    });
+                }
+            }
+        }
+        if any {
+            Err(VerifyError::SignatureMismatch)
+        } else {
+            Err(VerifyError::NoActiveSecret)
+        }
+    }
+
+    /// Adds one more secret (rotation).
+    pub(crate) fn add(&mut self, secret: &Secret) {
+        self.keys.push(Key::new(self.alg, secret));
+    }
+}
+
+/// The value of header `name`, if present once.
+///
+/// # Errors
+/// [`VerifyError::MalformedHeader`] if it is repeated or not visible ASCII.
+pub(crate) fn header<'a>(
+    parts: &'a Parts,
+    name: &'static str,
+) -> Result<Option<&'a str>, VerifyError> {
+    header_as(parts, name, name)
+}
+
+/// [`header`] for a name known at run time; errors name it `label`.
+pub(crate) fn header_as<'a, K: http::header::AsHeaderName>(
+    parts: &'a Parts,
+    name: K,
+    label: &'static str,
+) -> Result<Option<&'a str>, VerifyError> {
+    let mut all = parts.headers.get_all(name).iter();
+    let Some(first) = all.next() else {
+        return Ok(None);
+    };
+    if all.next().is_some() {
+        return Err(VerifyError::MalformedHeader(label));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| VerifyError::MalformedHeader(label))
+}
+
+/// A required header (not the signature).
+///
+/// # Errors
+/// [`VerifyError::MissingHeader`] when absent or empty, else as [`header`].
+pub(crate) fn required<'a>(parts: &'a Parts, name: &'static str) -> Result<&'a str, VerifyError> {
+    match header(parts, name)? {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(VerifyError::MissingHeader(name)),
+    }
+}
+
+/// The signature header.
+///
+/// # Errors
+/// [`VerifyError::MissingSignature`] when absent or empty, else as [`header`].
+pub(crate) fn signature<'a>(parts: &'a Parts, name: &'static str) -> Result<&'a str, VerifyError> {
+    match header(parts, name)? {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(VerifyError::MissingSignature(name)),
+    }
+}
+
+/// Parses a Unix timestamp written as plain ASCII digits (no sign, no
+/// spaces, at most 18 digits so that milliseconds cannot overflow).
+///
+/// # Errors
+/// [`VerifyError::MalformedHeader`] naming `what`.
+pub(crate) fn parse_unix(text: &str, what: &'static str) -> Result<i64, VerifyError> {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(VerifyError::MalformedHeader(what));
+    }
+    text.parse().map_err(|_| VerifyError::MalformedHeader(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_decoding_is_lowercase_only_and_bounded() {
+        assert_eq!(
+            Sig::decode(b"0aff", Encoding::Hex).unwrap().as_bytes(),
+            &[10, 255]
+        );
+        assert!(Sig::decode(b"0AFF", Encoding::Hex).is_none());
+        assert!(Sig::decode(b"0af", Encoding::Hex).is_none());
+        assert!(Sig::decode(&[b'a'; 130], Encoding::Hex).is_none());
+        assert!(Sig::decode(b"zz", Encoding::Hex).is_none());
+    }
+
+    #[test]
+    fn base64_decoding_rejects_garbage_and_overlong() {
+        assert_eq!(
+            Sig::decode(b"AAE=", Encoding::Base64).unwrap().as_bytes(),
+            &[0, 1]
+        );
+        assert!(Sig::decode(b"AAE", Encoding::Base64).is_none());
+        assert!(Sig::decode(b"A*E=", Encoding::Base64).is_none());
+        assert!(Sig::decode(&[b'A'; 92], Encoding::Base64).is_none());
+        // 66 bytes fit the scratch buffer but not a signature
+        let long = STANDARD.encode([7u8; 66]);
+        assert!(Sig::decode(long.as_bytes(), Encoding::Base64).is_none());
+    }
+
+    #[test]
+    fn timestamps_must_be_plain_digits() {
+        assert_eq!(parse_unix("1614265330", "t"), Ok(1_614_265_330));
+        for bad in [
+            "",
+            "+1",
+            " 1",
+            "1 ",
+            "-1",
+            "1.5",
+            "18446744073709551615",
+            "0x10",
+        ] {
+            assert!(parse_unix(bad, "t").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn candidates_keep_at_most_eight() {
+        let mut c = Candidates::new();
+        for _ in 0..20 {
+            c.push_encoded(b"00", Encoding::Hex);
+        }
+        assert_eq!(c.iter().count(), Candidates::MAX);
+    }
+}

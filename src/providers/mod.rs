@@ -1,0 +1,33 @@
+//! One verifier per provider, each in its own file, over shared building
+//! blocks (`kit`). Each follows `spec/providers.md` to the letter: header
+//! names, signed content, encodings, secret format, default tolerance.
+//!
+//! | type | provider | secret constructor |
+//! |---|---|---|
+//! | [`StandardWebhooks`] | Standard Webhooks v1, white-labelled Svix, Zapier connections, GitLab signing token | [`Secret::standard_webhooks`](crate::Secret::standard_webhooks) |
+//! | [`Svix`] | Svix, Clerk, Resend | [`Secret::standard_webhooks`](crate::Secret::standard_webhooks) |
+//! | [`Stripe`] | Stripe | [`Secret::text`](crate::Secret::text) (the whole `whsec_…`) |
+//! | [`GitHub`] | GitHub | [`Secret::text`](crate::Secret::text) |
+//! | [`Slack`] | Slack | [`Secret::text`](crate::Secret::text) |
+//! | [`Shopify`] | Shopify | [`Secret::text`](crate::Secret::text) |
+//! | [`hmac::Hmac`] | your own senders | any |
+
+pub mod hmac;
+pub(crate) mod json;
+pub(crate) mod kit;
+
+mod github;
+mod shopify;
+mod slack;
+mod standard;
+mod stripe;
+
+pub use github::GitHub;
+pub use hmac::{Algorithm, Encoding};
+pub use shopify::Shopify;
+pub use slack::Slack;
+pub use standard::{StandardWebhooks, Svix};
+pub use stripe::Stripe;
+
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) use standard::sign_v1;

@@ -1,0 +1,383 @@
+//! The framework-free verification core: [`Verifier`], [`Verified`],
+//! [`VerifyError`], [`Tolerance`] and [`Clock`].
+//!
+//! Nothing here knows about tower, async or a runtime: the actix adapter and
+//! the fuzz targets call it bare.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use tower_webhook::{providers::GitHub, Secret, Verifier};
+//!
+//! let github = GitHub::new(Secret::text("It's a Secret to Everybody")?);
+//! let req = http::Request::post("/hook")
+//!     .header("x-hub-signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+//!     .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+//!     .body(())?;
+//! let (parts, ()) = req.into_parts();
+//! let verified = github.verify(&parts, b"Hello, World!", SystemTime::now())?;
+//! assert_eq!(verified.event_id(), Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::request::Parts;
+
+/// One provider's signature scheme, holding its secrets.
+///
+/// Implementations are pure: no I/O, no clock of their own (the time comes in
+/// as `now`, so tests and the "received-at" mode can choose it).
+pub trait Verifier: Send + Sync + 'static {
+    /// The provider's name as it appears in logs and metrics (`"stripe"`).
+    fn provider(&self) -> &'static str;
+
+    /// Checks the request head and the raw body bytes as received.
+    ///
+    /// # Errors
+    /// A [`VerifyError`] saying which check failed.
+    fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError>;
+
+    /// Media types (lower case, without parameters) this provider posts.
+    /// A request whose `Content-Type` is present and not in the list is
+    /// refused with 415. An empty list accepts any type.
+    fn content_types(&self) -> &[&'static str] {
+        &["application/json"]
+    }
+}
+
+impl<V: Verifier + ?Sized> Verifier for Arc<V> {
+    fn provider(&self) -> &'static str {
+        (**self).provider()
+    }
+    fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
+        (**self).verify(parts, body, now)
+    }
+    fn content_types(&self) -> &[&'static str] {
+        (**self).content_types()
+    }
+}
+
+impl<V: Verifier + ?Sized> Verifier for Box<V> {
+    fn provider(&self) -> &'static str {
+        (**self).provider()
+    }
+    fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
+        (**self).verify(parts, body, now)
+    }
+    fn content_types(&self) -> &[&'static str] {
+        (**self).content_types()
+    }
+}
+
+/// What verification proved about a delivery. The layer puts it in the
+/// request's extensions; the `Webhook<T>` extractor hands it to the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    provider: &'static str,
+    event_id: Option<String>,
+    event_type: Option<String>,
+    timestamp: Option<i64>,
+    id_signed: bool,
+    key_label: Option<Arc<str>>,
+    content_digest: Option<[u8; 32]>,
+}
+
+impl Verified {
+    /// A delivery from `provider`, with nothing else known yet.
+    pub fn new(provider: &'static str) -> Self {
+        Self {
+            provider,
+            event_id: None,
+            event_type: None,
+            timestamp: None,
+            id_signed: false,
+            key_label: None,
+            content_digest: None,
+        }
+    }
+
+    /// Sets the event id and whether the signature covers it.
+    ///
+    /// When it does not (GitHub's `X-GitHub-Delivery`), also set a
+    /// [`content_digest`](Self::with_content_digest) so that a replay under a
+    /// fresh id is still caught.
+    pub fn with_event_id(mut self, id: impl Into<String>, signed: bool) -> Self {
+        self.event_id = Some(id.into());
+        self.id_signed = signed;
+        self
+    }
+
+    /// Sets the event type (`"invoice.paid"`, `"push"`).
+    pub fn with_event_type(mut self, ty: impl Into<String>) -> Self {
+        self.event_type = Some(ty.into());
+        self
+    }
+
+    /// Sets the signed timestamp, in Unix seconds.
+    pub fn with_timestamp(mut self, ts: i64) -> Self {
+        self.timestamp = Some(ts);
+        self
+    }
+
+    /// Sets the label of the secret that matched.
+    pub fn with_key_label(mut self, label: Option<Arc<str>>) -> Self {
+        self.key_label = label;
+        self
+    }
+
+    /// Sets a digest that identifies the signed content (the MAC itself does).
+    pub fn with_content_digest(mut self, digest: [u8; 32]) -> Self {
+        self.content_digest = Some(digest);
+        self
+    }
+
+    /// The provider's name (`"stripe"`).
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// The event id the provider keeps stable across retries, if it sends one.
+    pub fn event_id(&self) -> Option<&str> {
+        self.event_id.as_deref()
+    }
+
+    /// The event type, where the provider names one.
+    pub fn event_type(&self) -> Option<&str> {
+        self.event_type.as_deref()
+    }
+
+    /// The signed timestamp (Unix seconds), where the scheme signs one.
+    pub fn timestamp(&self) -> Option<i64> {
+        self.timestamp
+    }
+
+    /// Whether the event id is covered by the signature.
+    pub fn id_signed(&self) -> bool {
+        self.id_signed
+    }
+
+    /// The label of the secret that verified the delivery, if it has one.
+    pub fn key_label(&self) -> Option<&str> {
+        self.key_label.as_deref()
+    }
+
+    /// A digest of the signed content, set where the event id is unsigned.
+    pub fn content_digest(&self) -> Option<&[u8; 32]> {
+        self.content_digest.as_ref()
+    }
+}
+
+/// Why a delivery failed verification. The detail is for logs; the client
+/// only sees the class (see [`WebhookError`](crate::WebhookError)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The signature header is absent.
+    #[error("signature header `{0}` is missing")]
+    MissingSignature(&'static str),
+    /// Another required header (id, timestamp) is absent.
+    #[error("required header `{0}` is missing")]
+    MissingHeader(&'static str),
+    /// A header is present but cannot be parsed, or is repeated.
+    #[error("header `{0}` is malformed")]
+    MalformedHeader(&'static str),
+    /// No signature matched any active secret (this includes signatures of
+    /// the wrong length or alphabet: they cannot match).
+    #[error("no signature matches an active secret")]
+    SignatureMismatch,
+    /// The signed timestamp is older than the tolerance allows.
+    #[error("timestamp is older than the tolerance")]
+    StaleTimestamp,
+    /// The signed timestamp is further in the future than the tolerance allows.
+    #[error("timestamp is further in the future than the tolerance")]
+    FutureTimestamp,
+    /// The body lacks something the scheme needs (invalid UTF-8 where the
+    /// scheme signs text, a signed field that is missing).
+    #[error("body is malformed: {0}")]
+    MalformedBody(&'static str),
+    /// Every configured secret has expired.
+    #[error("no secret is active")]
+    NoActiveSecret,
+    /// The client's address is outside the allowed networks.
+    #[error("source address is not allowed")]
+    SourceNotAllowed,
+}
+
+/// How far a signed timestamp may be from `now`.
+///
+/// A timestamp exactly at the bound is accepted, as every provider's library
+/// does. The default is 300 s in both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tolerance {
+    past: Option<Duration>,
+    future: Option<Duration>,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Self::symmetric(Duration::from_secs(300))
+    }
+}
+
+impl Tolerance {
+    /// Rejects timestamps more than `d` old or more than `d` ahead.
+    pub const fn symmetric(d: Duration) -> Self {
+        Self {
+            past: Some(d),
+            future: Some(d),
+        }
+    }
+
+    /// Rejects timestamps more than `d` old; any future timestamp passes
+    /// (Stripe's own libraries do this).
+    pub const fn stale_only(d: Duration) -> Self {
+        Self {
+            past: Some(d),
+            future: None,
+        }
+    }
+
+    /// Separate bounds for the past and the future; `None` means unbounded.
+    pub const fn new(past: Option<Duration>, future: Option<Duration>) -> Self {
+        Self { past, future }
+    }
+
+    /// No timestamp check at all.
+    pub const fn unchecked() -> Self {
+        Self {
+            past: None,
+            future: None,
+        }
+    }
+
+    /// Checks a timestamp in Unix seconds against `now` (whole seconds, as
+    /// the providers' libraries compare).
+    ///
+    /// # Errors
+    /// [`VerifyError::StaleTimestamp`] or [`VerifyError::FutureTimestamp`].
+    pub fn check_secs(&self, ts: i64, now: SystemTime) -> Result<(), VerifyError> {
+        self.check_millis(ts.saturating_mul(1000), unix_secs(now).saturating_mul(1000))
+    }
+
+    /// Checks a timestamp in Unix milliseconds against `now_ms`.
+    ///
+    /// # Errors
+    /// [`VerifyError::StaleTimestamp`] or [`VerifyError::FutureTimestamp`].
+    pub fn check_millis(&self, ts_ms: i64, now_ms: i64) -> Result<(), VerifyError> {
+        let age = i128::from(now_ms) - i128::from(ts_ms);
+        if let Some(past) = self.past
+            && age > past.as_millis() as i128
+        {
+            return Err(VerifyError::StaleTimestamp);
+        }
+        if let Some(future) = self.future
+            && -age > future.as_millis() as i128
+        {
+            return Err(VerifyError::FutureTimestamp);
+        }
+        Ok(())
+    }
+}
+
+/// Unix seconds of `t` (negative before 1970).
+pub fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
+/// Unix milliseconds of `t`.
+pub fn unix_millis(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |s| -s),
+    }
+}
+
+/// Where the layer gets the time from; swap it in tests.
+///
+/// Any `Fn() -> SystemTime + Send + Sync` is a clock.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+impl<F> Clock for F
+where
+    F: Fn() -> SystemTime + Send + Sync + 'static,
+{
+    fn now(&self) -> SystemTime {
+        self()
+    }
+}
+
+/// A clock that always says the same time (for tests and replays).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub SystemTime);
+
+impl FixedClock {
+    /// A clock stopped at `secs` Unix seconds.
+    pub fn at_unix(secs: u64) -> Self {
+        Self(UNIX_EPOCH + Duration::from_secs(secs))
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> SystemTime {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerance_accepts_exact_bound_and_rejects_one_past() {
+        let t = Tolerance::symmetric(Duration::from_secs(300));
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        assert_eq!(t.check_secs(9_700, now), Ok(()));
+        assert_eq!(t.check_secs(9_699, now), Err(VerifyError::StaleTimestamp));
+        assert_eq!(t.check_secs(10_300, now), Ok(()));
+        assert_eq!(t.check_secs(10_301, now), Err(VerifyError::FutureTimestamp));
+    }
+
+    #[test]
+    fn stale_only_accepts_any_future() {
+        let t = Tolerance::stale_only(Duration::from_secs(300));
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        assert_eq!(t.check_secs(i64::MAX, now), Ok(()));
+        assert_eq!(
+            t.check_secs(i64::MIN, now),
+            Err(VerifyError::StaleTimestamp)
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_overflow() {
+        let t = Tolerance::default();
+        let now = SystemTime::now();
+        assert_eq!(
+            t.check_secs(i64::MAX, now),
+            Err(VerifyError::FutureTimestamp)
+        );
+        assert_eq!(
+            t.check_secs(i64::MIN, now),
+            Err(VerifyError::StaleTimestamp)
+        );
+        assert_eq!(t.check_secs(0, now), Err(VerifyError::StaleTimestamp));
+        assert_eq!(Tolerance::unchecked().check_secs(i64::MIN, now), Ok(()));
+    }
+}
