@@ -6,6 +6,7 @@ mod macros;
 
 pub mod error;
 pub mod middleware;
+pub mod net;
 pub mod payload;
 pub mod providers;
 pub mod secret;
