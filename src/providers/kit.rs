@@ -99,7 +99,7 @@ impl Sig {
     }
 
     /// Writes the signature in `encoding` (signers, handshakes).
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn encode(&self, encoding: Encoding) -> String {
         match encoding {
             Encoding::Hex => hex::encode(self.as_bytes()),
@@ -238,6 +238,7 @@ impl KeySet {
     }
 
     /// The MAC of `parts` under the first active key (signers, handshakes).
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn sign(&self, now: SystemTime, parts: &[&[u8]]) -> Option<Sig> {
         self.active(now).next().map(|k| k.mac.compute(parts))
     }
