@@ -4,6 +4,7 @@
 #[macro_use]
 mod macros;
 
+pub mod body;
 pub mod error;
 pub mod middleware;
 pub mod net;

@@ -1,0 +1,162 @@
+//! The demo receiver on plain hyper 1.x + hyper-util, no axum: a
+//! `tower::ServiceBuilder` stack with `WebhookLayer` per route. Same routes,
+//! environment and `BIND` contract as `examples/receiver.rs`.
+//!
+//! ```text
+//! cargo run --example hyper
+//! ```
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use common::{Events, Secrets};
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::Value;
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tower_webhook::body::Body;
+use tower_webhook::net::ClientAddr;
+use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe};
+use tower_webhook::{Secret, Verified, Verifier, WebhookLayer, payload};
+
+type Res =
+    Response<http_body_util::combinators::UnsyncBoxBody<Bytes, tower_webhook::body::BoxError>>;
+type Route = BoxCloneSyncService<Request<Body>, Res, Infallible>;
+
+fn json(status: StatusCode, body: String) -> Res {
+    let mut res = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(Into::into)
+            .boxed_unsync(),
+    );
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// One provider's stack: the layer, then a handler that parses the verified
+/// payload (400/422 rules of `payload::parse`) and records the delivery.
+fn route<V: Verifier>(verifier: V, events: Events) -> Route {
+    let handler = service_fn(move |req: Request<Body>| {
+        let events = events.clone();
+        async move {
+            let meta = req.extensions().get::<Verified>().cloned();
+            let ct = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let res = match (meta, payload::parse::<Value>(ct.as_deref(), &bytes)) {
+                (Some(meta), Ok(_)) => {
+                    common::record(&events, &meta);
+                    json(StatusCode::OK, r#"{"ok":true}"#.into())
+                }
+                (None, _) => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    r#"{"error":"misconfigured"}"#.into(),
+                ),
+                (_, Err(e)) => json(e.status(), format!(r#"{{"error":"{}"}}"#, e.code())),
+            };
+            Ok::<_, Infallible>(res)
+        }
+    });
+    let stack = ServiceBuilder::new()
+        .layer(WebhookLayer::new(verifier))
+        .service(handler)
+        .map_response(|res| res.map(|b| b.boxed_unsync()));
+    BoxCloneSyncService::new(stack)
+}
+
+struct Routes {
+    by_path: Vec<(&'static str, Route)>,
+    events: Events,
+}
+
+impl Routes {
+    async fn call(&self, req: Request<Incoming>, peer: SocketAddr) -> Res {
+        let path = req.uri().path().to_owned();
+        if path == "/events" && req.method() == http::Method::GET {
+            return json(StatusCode::OK, common::events_json(&self.events));
+        }
+        let Some((_, svc)) = self.by_path.iter().find(|(p, _)| *p == path) else {
+            return json(StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#.into());
+        };
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ClientAddr(peer));
+        match svc.clone().oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    common::init_tracing();
+    let s = Secrets::from_env();
+    let events = Events::default();
+    let e = || events.clone();
+    let routes = std::sync::Arc::new(Routes {
+        by_path: vec![
+            (
+                "/webhooks/standard",
+                route(
+                    StandardWebhooks::new(Secret::standard_webhooks(&s.standard.value)?),
+                    e(),
+                ),
+            ),
+            (
+                "/webhooks/stripe",
+                route(Stripe::new(Secret::text(&s.stripe.value)?), e()),
+            ),
+            (
+                "/webhooks/github",
+                route(GitHub::new(Secret::text(&s.github.value)?), e()),
+            ),
+            (
+                "/webhooks/slack",
+                route(Slack::new(Secret::text(&s.slack.value)?), e()),
+            ),
+            (
+                "/webhooks/shopify",
+                route(Shopify::new(Secret::text(&s.shopify.value)?), e()),
+            ),
+        ],
+        events: events.clone(),
+    });
+
+    let listener = tokio::net::TcpListener::bind(common::bind()).await?;
+    common::banner("hyper", listener.local_addr()?, &s);
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let routes = routes.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let routes = routes.clone();
+                async move { Ok::<_, Infallible>(routes.call(req, peer).await) }
+            });
+            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+}
