@@ -24,7 +24,12 @@ use tower_webhook::{Secret, Verifier, testing};
 
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const STRIPE_SECRET: &str = "whsec_stripe_bench_secret";
-const SIZES: [(usize, &str); 4] = [(256, "256B"), (1024, "1KiB"), (16 * 1024, "16KiB"), (1024 * 1024, "1MiB")];
+const SIZES: [(usize, &str); 4] = [
+    (256, "256B"),
+    (1024, "1KiB"),
+    (16 * 1024, "16KiB"),
+    (1024 * 1024, "1MiB"),
+];
 
 /// A Stripe-shaped event of exactly `size` bytes (async-stripe-webhook
 /// parses it, so it must be a real event).
@@ -68,8 +73,14 @@ fn bench(c: &mut Criterion) {
         let std_headers = testing::standard_webhooks(STD_SECRET, id, ts, b);
         let std_parts = parts(std_headers.clone());
         assert!(ours_std.verify(&std_parts, b, now).is_ok());
-        assert!(svix.verify(b, &std_headers).is_ok(), "svix verifies our signature");
-        assert!(sw.verify(b, &std_headers).is_ok(), "standardwebhooks verifies our signature");
+        assert!(
+            svix.verify(b, &std_headers).is_ok(),
+            "svix verifies our signature"
+        );
+        assert!(
+            sw.verify(b, &std_headers).is_ok(),
+            "standardwebhooks verifies our signature"
+        );
 
         let ts_text = ts.to_string();
         g.bench_function(BenchmarkId::new("raw_hmac", label), |bn| {
@@ -84,7 +95,11 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.bench_function(BenchmarkId::new("ours_standard", label), |bn| {
-            bn.iter(|| ours_std.verify(black_box(&std_parts), black_box(b), now).is_ok())
+            bn.iter(|| {
+                ours_std
+                    .verify(black_box(&std_parts), black_box(b), now)
+                    .is_ok()
+            })
         });
         g.bench_function(BenchmarkId::new("svix", label), |bn| {
             bn.iter(|| svix.verify(black_box(b), black_box(&std_headers)).is_ok())
@@ -94,23 +109,44 @@ fn bench(c: &mut Criterion) {
         });
 
         let stripe_headers = testing::stripe(STRIPE_SECRET, ts, b);
-        let stripe_sig = stripe_headers["stripe-signature"].to_str().expect("ascii").to_owned();
+        let stripe_sig = stripe_headers["stripe-signature"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
         let stripe_parts = parts(stripe_headers);
         assert!(ours_stripe.verify(&stripe_parts, b, now).is_ok());
         let peer = stripe_webhook::Webhook::construct_event(&body, &stripe_sig, STRIPE_SECRET);
-        assert!(peer.is_ok(), "async-stripe-webhook verifies: {:?}", peer.err());
+        assert!(
+            peer.is_ok(),
+            "async-stripe-webhook verifies: {:?}",
+            peer.err()
+        );
         g.bench_function(BenchmarkId::new("ours_stripe", label), |bn| {
-            bn.iter(|| ours_stripe.verify(black_box(&stripe_parts), black_box(b), now).is_ok())
+            bn.iter(|| {
+                ours_stripe
+                    .verify(black_box(&stripe_parts), black_box(b), now)
+                    .is_ok()
+            })
         });
         g.bench_function(BenchmarkId::new("async_stripe_webhook", label), |bn| {
             bn.iter(|| {
-                stripe_webhook::Webhook::construct_event(black_box(&body), &stripe_sig, STRIPE_SECRET).is_ok()
+                stripe_webhook::Webhook::construct_event(
+                    black_box(&body),
+                    &stripe_sig,
+                    STRIPE_SECRET,
+                )
+                .is_ok()
             })
         });
 
         let gh = parts(testing::github("gh-secret", "d-1", "push", b));
         let slack = parts(testing::slack("slack-secret", ts, b));
-        let shopify = parts(testing::shopify("shopify-secret", "w-1", "orders/create", b));
+        let shopify = parts(testing::shopify(
+            "shopify-secret",
+            "w-1",
+            "orders/create",
+            b,
+        ));
         for (name, v, p) in [
             ("ours_github", &ours_gh as &dyn Verifier, &gh),
             ("ours_slack", &ours_slack, &slack),
@@ -134,14 +170,38 @@ fn main() {
     for (_, label) in SIZES {
         let p = |n: &str| format!("verify/{n}/{label}");
         println!("-- {label}");
-        let floor = if label == "256B" || label == "1KiB" { 1.5 } else { 1.05 };
-        report::ratio("ours_standard / raw_hmac", &p("ours_standard"), &p("raw_hmac"), Some(floor));
+        let floor = if label == "256B" || label == "1KiB" {
+            1.5
+        } else {
+            1.05
+        };
+        report::ratio(
+            "ours_standard / raw_hmac",
+            &p("ours_standard"),
+            &p("raw_hmac"),
+            Some(floor),
+        );
         for ours in ["ours_stripe", "ours_github", "ours_slack", "ours_shopify"] {
-            report::ratio(&format!("{ours} / raw_hmac"), &p(ours), &p("raw_hmac"), None);
+            report::ratio(
+                &format!("{ours} / raw_hmac"),
+                &p(ours),
+                &p("raw_hmac"),
+                None,
+            );
         }
         let peer_target = (label == "1KiB").then_some(0.20);
-        report::ratio("ours_standard / svix", &p("ours_standard"), &p("svix"), peer_target);
-        report::ratio("ours_standard / standardwebhooks", &p("ours_standard"), &p("standardwebhooks"), peer_target);
+        report::ratio(
+            "ours_standard / svix",
+            &p("ours_standard"),
+            &p("svix"),
+            peer_target,
+        );
+        report::ratio(
+            "ours_standard / standardwebhooks",
+            &p("ours_standard"),
+            &p("standardwebhooks"),
+            peer_target,
+        );
         report::ratio(
             "ours_stripe / async_stripe_webhook",
             &p("ours_stripe"),

@@ -10,175 +10,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::any;
 use bytes::Bytes;
-use common::{Reply, now, post, send, serve};
+use common::cases::{body, cases, serve_cases};
+use common::{Reply, now, post, send};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::StreamBody;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Frame;
-use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe};
-use tower_webhook::{Secret, Tolerance, Verifier, Webhook, WebhookLayer, testing};
+use tower_webhook::providers::Stripe;
+use tower_webhook::{Secret, Tolerance, Verifier, testing};
 
-const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const STD_OTHER: &str = "whsec_c2Vjb25kIHNlY3JldCBmb3Igcm90YXRpb24=";
-
-/// One provider under test: how to sign, how to break its headers.
-struct Case {
-    path: &'static str,
-    /// Signs `body` at `ts` with `secret` (as the provider presents it).
-    sign: fn(&str, i64, &[u8]) -> HeaderMap,
-    good: &'static str,
-    other: &'static str,
-    wrong: &'static str,
-    /// A header edit that makes the request malformed (400).
-    malformed: fn(&mut HeaderMap),
-    signature_header: &'static str,
-    /// Whether the scheme signs a timestamp, and rejects the future too.
-    timestamp: Option<bool>,
-}
-
-fn body(id: &str) -> String {
-    format!(
-        r#"{{"id":"{id}","type":"demo.event","event_id":"{id}","event":{{"type":"demo.event"}},"data":{{"n":1}}}}"#
-    )
-}
-
-/// The delivery id a sender would put in its header: the body's `id`.
-fn id_of(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("len-{}", body.len()))
-}
-
-fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            path: "/standard",
-            sign: |s, ts, b| testing::standard_webhooks(s, &id_of(b), ts, b),
-            good: STD_SECRET,
-            other: STD_OTHER,
-            wrong: "whsec_bm90IHRoZSBzZWNyZXQgYXQgYWxs",
-            malformed: |h| {
-                h.insert("webhook-timestamp", HeaderValue::from_static("+12"));
-            },
-            signature_header: "webhook-signature",
-            timestamp: Some(true),
-        },
-        Case {
-            path: "/stripe",
-            sign: testing::stripe,
-            good: "whsec_stripe_primary",
-            other: "whsec_stripe_rotated",
-            wrong: "not the secret",
-            malformed: |h| {
-                h.insert("stripe-signature", HeaderValue::from_static("v1=00"));
-            },
-            signature_header: "stripe-signature",
-            timestamp: Some(false),
-        },
-        Case {
-            path: "/github",
-            sign: |s, _ts, b| testing::github(s, &id_of(b), "push", b),
-            good: "github primary",
-            other: "github rotated",
-            wrong: "not the secret",
-            malformed: |h| {
-                let v = h.get("x-hub-signature-256").cloned().expect("signed");
-                h.append("x-hub-signature-256", v);
-            },
-            signature_header: "x-hub-signature-256",
-            timestamp: None,
-        },
-        Case {
-            path: "/slack",
-            sign: testing::slack,
-            good: "slack primary",
-            other: "slack rotated",
-            wrong: "not the secret",
-            malformed: |h| {
-                h.insert(
-                    "x-slack-request-timestamp",
-                    HeaderValue::from_static("soon"),
-                );
-            },
-            signature_header: "x-slack-signature",
-            timestamp: Some(true),
-        },
-        Case {
-            path: "/shopify",
-            sign: |s, _ts, b| testing::shopify(s, &id_of(b), "orders/create", b),
-            good: "shopify primary",
-            other: "shopify rotated",
-            wrong: "not the secret",
-            malformed: |h| {
-                h.insert(
-                    "x-shopify-hmac-sha256",
-                    HeaderValue::from_bytes(b"\xff\xfe").expect("opaque"),
-                );
-            },
-            signature_header: "x-shopify-hmac-sha256",
-            timestamp: None,
-        },
-    ]
-}
-
-/// The server: every provider on its path, accepting any method so that
-/// the layer (not the router) answers 405. The handler counts its calls.
 async fn server(calls: Arc<AtomicUsize>) -> SocketAddr {
-    fn layer<V: Verifier>(v: V) -> WebhookLayer<V> {
-        WebhookLayer::builder(v)
-            .body_limit(4096)
-            .read_timeout(Duration::from_millis(400))
-            .build()
-    }
-    let handler = move |hook: Webhook<serde_json::Value>| {
-        let calls = Arc::clone(&calls);
-        async move {
-            calls.fetch_add(1, Ordering::SeqCst);
-            assert!(hook.meta.event_id().is_some());
-            "handled"
-        }
-    };
-    let std_secret = |s| Secret::standard_webhooks(s).expect("secret");
-    let text = |s| Secret::text(s).expect("secret");
-    let app = Router::new()
-        .route("/standard", any(handler.clone()))
-        .route_layer(layer(
-            StandardWebhooks::new(std_secret(STD_SECRET)).add_secret(std_secret(STD_OTHER)),
-        ))
-        .merge(
-            Router::new()
-                .route("/stripe", any(handler.clone()))
-                .route_layer(layer(
-                    Stripe::new(text("whsec_stripe_primary"))
-                        .add_secret(text("whsec_stripe_rotated")),
-                )),
-        )
-        .merge(
-            Router::new()
-                .route("/github", any(handler.clone()))
-                .route_layer(layer(
-                    GitHub::new(text("github primary")).add_secret(text("github rotated")),
-                )),
-        )
-        .merge(
-            Router::new()
-                .route("/slack", any(handler.clone()))
-                .route_layer(layer(
-                    Slack::new(text("slack primary")).add_secret(text("slack rotated")),
-                )),
-        )
-        .merge(
-            Router::new()
-                .route("/shopify", any(handler.clone()))
-                .route_layer(layer(
-                    Shopify::new(text("shopify primary")).add_secret(text("shopify rotated")),
-                )),
-        );
-    serve(app).await
+    serve_cases(&cases(), 4096, Duration::from_millis(400), calls).await
 }
 
 fn assert_status(r: &Reply, want: StatusCode, what: &str) {
@@ -230,18 +73,37 @@ async fn each_provider_accepts_and_rejects_each_class_with_its_status() {
         assert_status(&r, StatusCode::UNAUTHORIZED, &format!("{p} missing header"));
         assert_eq!(r.text(), r#"{"error":"missing_signature"}"#);
 
-        // malformed header
+        // malformed header: a signature header that is not text, or repeated
         let mut h = (c.sign)(c.good, t, b.as_bytes());
-        (c.malformed)(&mut h);
+        h.insert(
+            c.signature_header,
+            HeaderValue::from_bytes(b"\xff\xfe").expect("opaque"),
+        );
         let r = post(addr, p, h, b.clone()).await;
         assert_status(
             &r,
             StatusCode::BAD_REQUEST,
             &format!("{p} malformed header"),
         );
+        let mut h = (c.sign)(c.good, t, b.as_bytes());
+        let v = h[c.signature_header].clone();
+        h.append(c.signature_header, v);
+        let r = post(addr, p, h, b.clone()).await;
+        assert_status(&r, StatusCode::BAD_REQUEST, &format!("{p} repeated header"));
+        if let Some(set) = c.set_timestamp {
+            let mut h = (c.sign)(c.good, t, b.as_bytes());
+            set(&mut h, "soon");
+            let r = post(addr, p, h, b.clone()).await;
+            assert_status(
+                &r,
+                StatusCode::BAD_REQUEST,
+                &format!("{p} malformed timestamp"),
+            );
+        }
 
         // stale and future timestamps
-        if let Some(both_ways) = c.timestamp {
+        if c.set_timestamp.is_some() {
+            let both_ways = c.future_refused;
             let b = body(&id(6));
             let r = post(addr, p, (c.sign)(c.good, t - 400, b.as_bytes()), b.clone()).await;
             assert_status(&r, StatusCode::UNAUTHORIZED, &format!("{p} stale"));

@@ -44,7 +44,11 @@ pub fn ratio(label: &str, a: &str, b: &str, target: Option<f64>) {
                 Some(t) => format!("  (target ≤ {t:.2}: NOT met)"),
                 None => String::new(),
             };
-            println!("{label:<48} {:>10} / {:>10} = {r:.3}{verdict}", human(x), human(y));
+            println!(
+                "{label:<48} {:>10} / {:>10} = {r:.3}{verdict}",
+                human(x),
+                human(y)
+            );
         }
         _ => println!("{label:<48} (not measured in this run)"),
     }

@@ -1,6 +1,8 @@
 //! Shared test helpers: a real HTTP server on loopback and a real client.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cases;
+
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
