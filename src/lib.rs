@@ -5,6 +5,7 @@
 mod macros;
 
 pub mod error;
+mod key;
 pub mod middleware;
 pub mod net;
 pub mod payload;
@@ -24,6 +25,7 @@ pub mod testing;
 pub use error::{ConfigError, WebhookError};
 #[cfg(feature = "axum")]
 pub use extract::{Webhook, WebhookRejection};
+pub use key::PublicKey;
 pub use middleware::{StorePolicy, WebhookLayer, WebhookService};
 pub use secret::Secret;
 pub use store::{IdempotencyStore, MokaStore};

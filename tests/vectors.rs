@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::Value;
+use tower_webhook::providers::{Discord, SendGrid};
 use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe, Svix};
-use tower_webhook::{Secret, Tolerance, Verifier};
+use tower_webhook::{PublicKey, Secret, Tolerance, Verifier};
 
 fn vectors() -> Vec<Value> {
     let text = include_str!("data/vectors.json");
@@ -41,6 +42,20 @@ fn verifier_for(v: &Value) -> Option<Box<dyn Verifier>> {
         ("github", "sha1") => Box::new(GitHub::new(text()).allow_sha1()),
         ("slack", "v0") => Box::new(Slack::new(text()).tolerance(tolerance(v, true))),
         ("shopify", "hmac-sha256-base64") => Box::new(Shopify::new(text())),
+        ("standard-webhooks", "v1a") => Box::new(
+            StandardWebhooks::with_public_key(
+                PublicKey::standard_webhooks(secret).expect("whpk_ key"),
+            )
+            .tolerance(tolerance(v, true)),
+        ),
+        ("discord", "ed25519") => Box::new(
+            Discord::new(PublicKey::hex(secret).expect("hex key")).tolerance(tolerance(v, true)),
+        ),
+        ("sendgrid", "ecdsa-p256-sha256") => Box::new(
+            SendGrid::new(secret)
+                .expect("SPKI key")
+                .tolerance(tolerance(v, true)),
+        ),
         _ => return None,
     })
 }

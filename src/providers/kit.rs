@@ -237,6 +237,15 @@ impl KeySet {
         }
     }
 
+    /// A set without any key yet (a verifier that holds only public keys);
+    /// verifying against it gives [`VerifyError::NoActiveSecret`].
+    pub(crate) fn empty(alg: Algorithm) -> Self {
+        Self {
+            alg,
+            keys: Vec::new(),
+        }
+    }
+
     /// The MAC of `parts` under the first active key (signers, handshakes).
     pub(crate) fn sign(&self, now: SystemTime, parts: &[&[u8]]) -> Option<Sig> {
         self.active(now).next().map(|k| k.mac.compute(parts))

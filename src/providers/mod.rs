@@ -11,19 +11,25 @@
 //! | [`Slack`] | Slack | [`Secret::text`](crate::Secret::text) |
 //! | [`Shopify`] | Shopify | [`Secret::text`](crate::Secret::text) |
 //! | [`hmac::Hmac`] | your own senders | any |
+//! | [`Discord`] | Discord (Ed25519) | [`PublicKey::hex`](crate::PublicKey::hex) |
+//! | [`SendGrid`] | SendGrid Event Webhook (ECDSA P-256) | base64 SPKI, given to [`SendGrid::new`] |
 
 pub mod hmac;
 pub(crate) mod json;
 pub(crate) mod kit;
 
+mod discord;
 mod github;
+mod sendgrid;
 mod shopify;
 mod slack;
 mod standard;
 mod stripe;
 
+pub use discord::Discord;
 pub use github::GitHub;
 pub use hmac::{Algorithm, Encoding};
+pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard::{StandardWebhooks, Svix};
