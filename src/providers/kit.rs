@@ -359,6 +359,19 @@ pub(crate) fn parse_unix(text: &str, what: &'static str) -> Result<i64, VerifyEr
     text.parse().map_err(|_| VerifyError::MalformedHeader(what))
 }
 
+/// The fields of an `application/x-www-form-urlencoded` body, decoded
+/// (`+` is a space, `%2B` is `+`), in the order sent.
+///
+/// # Errors
+/// [`VerifyError::MalformedBody`] when the body is not UTF-8 or does not
+/// decode.
+pub(crate) fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, VerifyError> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(VerifyError::MalformedBody("form body is not UTF-8"));
+    }
+    serde_urlencoded::from_bytes(body).map_err(|_| VerifyError::MalformedBody("form body"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
