@@ -15,6 +15,7 @@
 //! | [`Twilio`] | Twilio (URL-signed; all three variants) | [`Secret::text`](crate::Secret::text) (Auth Token / SharedKey) |
 //! | [`Mandrill`] | Mailchimp Transactional (URL-signed) | [`Secret::text`](crate::Secret::text) |
 //! | [`Square`] | Square (URL-signed) | [`Secret::text`](crate::Secret::text) |
+//! | [`Unsigned`] | unsigned senders: Mailchimp Marketing, Zapier, Papertrail (token, Basic auth, networks) | [`Secret::text`](crate::Secret::text) |
 //! | [`SendGrid`] | SendGrid Event Webhook (ECDSA P-256) | base64 SPKI, given to [`SendGrid::new`] |
 
 pub mod hmac;
@@ -31,6 +32,7 @@ mod square;
 mod standard;
 mod stripe;
 mod twilio;
+mod unsigned;
 
 pub use discord::Discord;
 pub use github::GitHub;
@@ -43,6 +45,7 @@ pub use square::Square;
 pub use standard::{StandardWebhooks, Svix};
 pub use stripe::Stripe;
 pub use twilio::Twilio;
+pub use unsigned::{Unsigned, UnsignedBuilder};
 
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) use standard::sign_v1;
