@@ -190,7 +190,7 @@ const TWILIO_PATH: &str = "/hooks/twilio?acct=1";
 const TWILIO_BODY: &[u8] = b"MessageSid=SM1&Body=Ahoy%21+there&From=%2B15005550006";
 
 fn base() -> PublicUrl {
-    PublicUrl::base("https://hooks.example.com").unwrap()
+    PublicUrl::base("https://hooks.example.com").expect("base url")
 }
 
 #[tokio::test]

@@ -51,13 +51,14 @@ fn verifiers() -> Vec<(&'static str, Box<dyn Verifier>)> {
         (
             "v1a",
             Box::new(StandardWebhooks::with_public_key(
-                PublicKey::standard_webhooks(&testing::ed25519_public_key(&SEED)).unwrap(),
+                PublicKey::standard_webhooks(&testing::ed25519_public_key(&SEED))
+                    .expect("whpk_ key"),
             )),
         ),
         (
             "discord",
             Box::new(
-                Discord::new(PublicKey::hex(&testing::discord_public_key(&SEED)).unwrap())
+                Discord::new(PublicKey::hex(&testing::discord_public_key(&SEED)).expect("hex key"))
                     .tolerance(sym),
             ),
         ),
@@ -65,15 +66,15 @@ fn verifiers() -> Vec<(&'static str, Box<dyn Verifier>)> {
             "sendgrid",
             Box::new(
                 SendGrid::new(&testing::sendgrid_public_key(&SEED))
-                    .unwrap()
+                    .expect("SPKI key")
                     .tolerance(sym),
             ),
         ),
         (
             "square",
             Box::new(
-                Square::new(Secret::text("sq-key").unwrap())
-                    .public_url(PublicUrl::base("https://h.example").unwrap()),
+                Square::new(Secret::text("sq-key").expect("secret"))
+                    .public_url(PublicUrl::base("https://h.example").expect("base url")),
             ),
         ),
     ]

@@ -138,7 +138,7 @@ impl Verifier for SendGrid {
         };
         let mut v = Verified::new("sendgrid")
             .with_key_label(label)
-            .with_content_digest(digest(&der.get(..n).unwrap_or_default()));
+            .with_content_digest(digest(der.get(..n).unwrap_or_default()));
         if let Some(ts) = ts {
             v = v.with_timestamp(ts);
         }
