@@ -602,4 +602,159 @@ mod tests {
             Err(ConfigError::InvalidNetwork("10.0.0.0/33".into()))
         );
     }
+
+    fn req(uri: &str, hs: &[(&'static str, &str)], peer: Option<&str>) -> Parts {
+        let mut req = http::Request::post(uri).body(()).unwrap();
+        *req.headers_mut() = headers(hs);
+        if let Some(p) = peer {
+            req.extensions_mut()
+                .insert(ClientAddr(p.parse::<SocketAddr>().unwrap()));
+        }
+        req.into_parts().0
+    }
+
+    #[test]
+    fn base_url_keeps_path_and_query_exactly_as_received() {
+        let u = PublicUrl::base("https://example.com/api/").unwrap();
+        let p = req("/a%2Fb/?z=1&a=%41", &[("host", "evil.example")], None);
+        assert_eq!(
+            u.resolve(&p).unwrap(),
+            "https://example.com/api/a%2Fb/?z=1&a=%41"
+        );
+        // forwarding headers never matter with a base URL
+        let p = req(
+            "/x",
+            &[
+                ("x-forwarded-host", "evil.example"),
+                ("x-forwarded-proto", "http"),
+            ],
+            Some("10.0.0.1:1"),
+        );
+        assert_eq!(u.resolve(&p).unwrap(), "https://example.com/api/x");
+    }
+
+    #[test]
+    fn base_url_refuses_what_is_not_an_origin_with_optional_prefix() {
+        for bad in [
+            "example.com",
+            "ftp://example.com",
+            "https://",
+            "https://u:p@example.com",
+            "https://example.com/?q=1",
+            "https://example.com/#f",
+            "https://exa mple.com",
+        ] {
+            assert!(PublicUrl::base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn request_host_and_default_scheme_without_trusted_proxy() {
+        let u = PublicUrl::from_request(TrustedProxies::new(["10.0.0.0/8"]).unwrap());
+        let hs = [
+            ("host", "app.example:8080"),
+            ("x-forwarded-host", "evil.example"),
+        ];
+        let p = req("/h?x=1", &hs, Some("192.0.2.1:1"));
+        assert_eq!(u.resolve(&p).unwrap(), "https://app.example:8080/h?x=1");
+        let http = u.clone().default_scheme("http").unwrap();
+        assert_eq!(http.resolve(&p).unwrap(), "http://app.example:8080/h?x=1");
+        assert!(u.clone().default_scheme("gopher").is_err());
+        // absolute-form / HTTP/2 URIs carry their own scheme and authority
+        let p = req("http://other.example/h", &[("host", "app.example")], None);
+        assert_eq!(u.resolve(&p).unwrap(), "http://other.example/h");
+        // no host at all, or a bad one: clean errors
+        assert_eq!(
+            u.resolve(&req("/h", &[], None)),
+            Err(VerifyError::MissingHeader("host"))
+        );
+        assert_eq!(
+            u.resolve(&req("/h", &[("host", "a@b")], None)),
+            Err(VerifyError::MalformedHeader("host"))
+        );
+    }
+
+    #[test]
+    fn x_forwarded_values_from_a_trusted_peer_must_be_single() {
+        let u = PublicUrl::from_request(TrustedProxies::new(["10.0.0.0/8"]).unwrap());
+        let ok = [
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "hooks.example"),
+        ];
+        assert_eq!(
+            u.resolve(&req("/h", &ok, Some("10.0.0.1:1"))).unwrap(),
+            "https://hooks.example/h"
+        );
+        for bad in [
+            [
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "evil.example, hooks.example"),
+            ],
+            [
+                ("x-forwarded-proto", "https, http"),
+                ("x-forwarded-host", "hooks.example"),
+            ],
+            [
+                ("x-forwarded-proto", "ftp"),
+                ("x-forwarded-host", "hooks.example"),
+            ],
+            [
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "u@hooks.example"),
+            ],
+        ] {
+            assert!(
+                matches!(
+                    u.resolve(&req("/h", &bad, Some("10.0.0.1:1"))),
+                    Err(VerifyError::MalformedHeader(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn forwarded_element_of_the_outermost_trusted_proxy_is_used() {
+        let u = PublicUrl::from_request(TrustedProxies::new(["10.0.0.0/8"]).unwrap());
+        // client-forged element on the left, then the edge proxy's, then an
+        // inner proxy's (its `for` is the edge proxy, which is trusted)
+        let fwd = "for=6.6.6.6;host=evil.example;proto=http,                    for=203.0.113.5;host=hooks.example;proto=https,                    for=10.0.0.9;host=inner:8080;proto=http";
+        let p = req("/h", &[("forwarded", fwd)], Some("10.0.0.2:1"));
+        assert_eq!(u.resolve(&p).unwrap(), "https://hooks.example/h");
+        // from an untrusted peer the header is ignored
+        let p = req(
+            "/h",
+            &[("forwarded", fwd), ("host", "me.example")],
+            Some("192.0.2.7:1"),
+        );
+        assert_eq!(u.resolve(&p).unwrap(), "https://me.example/h");
+    }
+
+    #[test]
+    fn port_variants_drop_or_add_the_default_port() {
+        let u = RequestUrl {
+            scheme: "https".into(),
+            authority: "a.example:1234".into(),
+            rest: "/p?q".into(),
+        };
+        assert_eq!(
+            u.port_variants(),
+            [
+                "https://a.example/p?q".to_owned(),
+                "https://a.example:1234/p?q".to_owned()
+            ]
+        );
+        let u = RequestUrl {
+            scheme: "http".into(),
+            authority: "[2001:db8::1]".into(),
+            rest: "/".into(),
+        };
+        assert_eq!(
+            u.port_variants(),
+            [
+                "http://[2001:db8::1]/".to_owned(),
+                "http://[2001:db8::1]:80/".to_owned()
+            ]
+        );
+    }
 }

@@ -262,3 +262,163 @@ pub(crate) fn sign_v1(keys: &KeySet, id: &str, ts: i64, body: &[u8]) -> String {
         .unwrap_or_default();
     format!("v1,{mac}")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use ed25519_dalek::{Signer as _, SigningKey};
+
+    use super::*;
+    use crate::Secret;
+
+    const TS: i64 = 1_767_229_200;
+    const BODY: &[u8] = br#"{"type":"invoice.paid"}"#;
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    fn pk(seed: u8) -> PublicKey {
+        PublicKey::from_bytes(
+            &SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .to_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn v1a(seed: u8, id: &str, ts: i64, body: &[u8]) -> String {
+        let msg = [id.as_bytes(), b".", ts.to_string().as_bytes(), b".", body].concat();
+        let sig = SigningKey::from_bytes(&[seed; 32]).sign(&msg).to_bytes();
+        format!("v1a,{}", STANDARD.encode(sig))
+    }
+
+    fn request(sig: &str, ts: i64) -> Parts {
+        http::Request::post("/")
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    fn at(ts: i64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(ts as u64)
+    }
+
+    #[test]
+    fn public_key_only_verifier_accepts_v1a_and_ignores_v1() {
+        let v = StandardWebhooks::with_public_key(pk(1));
+        let sig = v1a(1, "msg_1", TS, BODY);
+        let got = v.verify(&request(&sig, TS), BODY, at(TS)).unwrap();
+        assert_eq!(got.event_type(), Some("invoice.paid"));
+        // a valid HMAC v1 cannot verify: this verifier holds no secret
+        let keys = KeySet::new(
+            Algorithm::Sha256,
+            &Secret::standard_webhooks(WHSEC).unwrap(),
+        );
+        let hmac = sign_v1(&keys, "msg_1", TS, BODY);
+        assert_eq!(
+            v.verify(&request(&hmac, TS), BODY, at(TS)).unwrap_err(),
+            VerifyError::SignatureMismatch
+        );
+    }
+
+    #[test]
+    fn mixed_header_with_one_valid_entry_of_either_kind_is_accepted() {
+        let secret = Secret::standard_webhooks(WHSEC).unwrap();
+        let v = StandardWebhooks::new(secret.clone()).add_public_key(pk(1));
+        let keys = KeySet::new(Algorithm::Sha256, &secret);
+        let good_v1 = sign_v1(&keys, "msg_1", TS, BODY);
+        let good_v1a = v1a(1, "msg_1", TS, BODY);
+        let bad_v1a = v1a(2, "msg_1", TS, BODY);
+        for header in [
+            format!("v1,AAAA {good_v1a}"),
+            format!("{bad_v1a} {good_v1}"),
+            format!("v2,xyz {bad_v1a} {good_v1a}"),
+        ] {
+            assert!(
+                v.verify(&request(&header, TS), BODY, at(TS)).is_ok(),
+                "{header}"
+            );
+        }
+        assert!(
+            v.verify(&request(&format!("v1,AAAA {bad_v1a}"), TS), BODY, at(TS))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn rejects_flipped_truncated_empty_and_mislabelled_v1a() {
+        let v = StandardWebhooks::with_public_key(pk(1));
+        let good = v1a(1, "msg_1", TS, BODY);
+        let mut raw = STANDARD.decode(&good["v1a,".len()..]).unwrap();
+        raw[63] ^= 0x80;
+        let flipped = format!("v1a,{}", STANDARD.encode(&raw));
+        let truncated = format!("v1a,{}", STANDARD.encode(&raw[..63]));
+        let as_v1 = good.replacen("v1a,", "v1,", 1);
+        for bad in [
+            flipped,
+            truncated,
+            "v1a,".to_owned(),
+            as_v1,
+            good.replacen(',', "", 1),
+        ] {
+            assert!(v.verify(&request(&bad, TS), BODY, at(TS)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn v1a_checks_timestamp_both_ways_and_binds_it() {
+        let v = StandardWebhooks::with_public_key(pk(1));
+        let sig = v1a(1, "msg_1", TS, BODY);
+        assert_eq!(
+            v.verify(&request(&sig, TS), BODY, at(TS + 301))
+                .unwrap_err(),
+            VerifyError::StaleTimestamp
+        );
+        assert_eq!(
+            v.verify(&request(&sig, TS), BODY, at(TS - 301))
+                .unwrap_err(),
+            VerifyError::FutureTimestamp
+        );
+        assert_eq!(
+            v.verify(&request(&sig, TS + 1), BODY, at(TS)).unwrap_err(),
+            VerifyError::SignatureMismatch
+        );
+    }
+
+    #[test]
+    fn rotated_and_expired_public_keys() {
+        let v =
+            Svix::with_public_key(pk(1).expires_at(at(TS))).add_public_key(pk(2).with_label("new"));
+        let parts = |sig: &str| {
+            http::Request::post("/")
+                .header("svix-id", "msg_1")
+                .header("svix-timestamp", TS.to_string())
+                .header("svix-signature", sig)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let new = v
+            .verify(&parts(&v1a(2, "msg_1", TS, BODY)), BODY, at(TS))
+            .unwrap();
+        assert_eq!(new.key_label(), Some("new"));
+        // the old key has expired at TS
+        assert!(
+            v.verify(&parts(&v1a(1, "msg_1", TS, BODY)), BODY, at(TS))
+                .is_err()
+        );
+        let only_old = Svix::with_public_key(pk(1).expires_at(at(TS)));
+        assert_eq!(
+            only_old
+                .verify(&parts(&v1a(1, "msg_1", TS, BODY)), BODY, at(TS))
+                .unwrap_err(),
+            VerifyError::NoActiveSecret
+        );
+    }
+}
