@@ -13,10 +13,11 @@ use tower_webhook::providers::{Discord, Mandrill, SendGrid, Square, StandardWebh
 use tower_webhook::{PublicKey, Secret, Tolerance, Verifier, testing};
 
 const TS: i64 = 1_767_000_000;
+const TS_U: u64 = 1_767_000_000;
 const SEED: [u8; 32] = [42; 32];
 
 fn at() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(TS as u64)
+    UNIX_EPOCH + Duration::from_secs(TS_U)
 }
 
 fn accepts(v: &dyn Verifier, path: &str, headers: &HeaderMap, body: &[u8]) -> bool {

@@ -305,7 +305,7 @@ mod tests {
     }
 
     fn at(ts: i64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(ts as u64)
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(ts).unwrap())
     }
 
     #[test]

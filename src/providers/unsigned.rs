@@ -52,6 +52,9 @@ const AUTHORIZATION: &str = "authorization";
 ///   Use HTTPS, prefer a header over a query parameter, and rotate.
 /// * Source addresses are only as good as the network path and the proxy
 ///   configuration; providers change their ranges.
+/// * A token in the URL *path* (an unguessable route) is matched by your
+///   router, not in constant time; prefer a query parameter or a header
+///   checked here.
 ///
 /// ```
 /// use std::time::SystemTime;
@@ -167,12 +170,12 @@ impl UnsignedBuilder {
     /// Requires HTTP Basic credentials `user` / `password`. Call again to
     /// accept other credentials (rotation).
     pub fn basic_auth(mut self, user: &str, password: Secret) -> Self {
-        let mut creds = Vec::with_capacity(user.len() + 1 + password.expose().len());
+        let mut creds =
+            zeroize::Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.expose().len()));
         creds.extend_from_slice(user.as_bytes());
         creds.push(b':');
         creds.extend_from_slice(password.expose());
         self.inner.basic.push(digest(&creds));
-        creds.iter_mut().for_each(|b| *b = 0);
         self
     }
 
