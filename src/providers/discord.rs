@@ -86,7 +86,11 @@ impl Verifier for Discord {
 
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
         let sig = kit::signature(parts, SIGNATURE)?;
-        let ts_text = kit::required(parts, TIMESTAMP)?;
+        // The timestamp is part of what is signed; without it nothing can
+        // verify. Discord expects 401 for every unverifiable request.
+        let ts_text = kit::header(parts, TIMESTAMP)?
+            .filter(|t| !t.is_empty())
+            .ok_or(VerifyError::MissingSignature(TIMESTAMP))?;
         let candidates = Candidates::one(sig.as_bytes(), Encoding::Hex);
         let mut msg = Vec::with_capacity(ts_text.len() + body.len());
         msg.extend_from_slice(ts_text.as_bytes());
@@ -182,6 +186,23 @@ mod tests {
             let got = verifier(1).verify(&request(bad, "1767315600"), BODY, at(TS));
             assert!(got.is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn missing_timestamp_is_a_401_class_error() {
+        let sig = sign(1, "1767315600", BODY);
+        let parts = http::Request::post("/i")
+            .header(SIGNATURE, &sig)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let err = verifier(1).verify(&parts, BODY, at(TS)).unwrap_err();
+        assert_eq!(err, VerifyError::MissingSignature(TIMESTAMP));
+        assert_eq!(
+            crate::WebhookError::from(err).status(),
+            http::StatusCode::UNAUTHORIZED
+        );
     }
 
     #[test]
