@@ -6,6 +6,7 @@ mod macros;
 
 pub mod body;
 pub mod error;
+mod key;
 pub mod middleware;
 pub mod net;
 pub mod payload;
@@ -25,6 +26,7 @@ pub mod testing;
 pub use error::{ConfigError, WebhookError};
 #[cfg(feature = "axum")]
 pub use extract::{Webhook, WebhookRejection};
+pub use key::PublicKey;
 pub use middleware::{StorePolicy, WebhookLayer, WebhookService};
 pub use secret::Secret;
 pub use store::{IdempotencyStore, MokaStore};

@@ -134,3 +134,124 @@ pub fn shopify(secret: &str, webhook_id: &str, topic: &str, body: &[u8]) -> Head
         ("x-shopify-topic", topic.to_owned()),
     ])
 }
+
+/// The Standard Webhooks public key (`whpk_` + base64) of the Ed25519 key
+/// pair derived from `seed` (the 32-byte private seed).
+pub fn ed25519_public_key(seed: &[u8; 32]) -> String {
+    use base64::Engine as _;
+    let key = ed25519_dalek::SigningKey::from_bytes(seed);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes());
+    format!("whpk_{b64}")
+}
+
+fn ed25519_sign(seed: &[u8; 32], parts: &[&[u8]]) -> [u8; 64] {
+    use ed25519_dalek::Signer as _;
+    let msg = parts.concat();
+    ed25519_dalek::SigningKey::from_bytes(seed)
+        .sign(&msg)
+        .to_bytes()
+}
+
+/// Standard Webhooks `v1a` (Ed25519) with the key pair derived from `seed`:
+/// `webhook-id`, `webhook-timestamp`, `webhook-signature: v1a,<b64>`.
+pub fn standard_webhooks_v1a(seed: &[u8; 32], id: &str, ts: i64, body: &[u8]) -> HeaderMap {
+    use base64::Engine as _;
+    let t = ts.to_string();
+    let sig = ed25519_sign(seed, &[id.as_bytes(), b".", t.as_bytes(), b".", body]);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sig);
+    map([
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", t),
+        ("webhook-signature", format!("v1a,{b64}")),
+    ])
+}
+
+/// Discord's public key (64 hex digits) of the key pair derived from `seed`.
+pub fn discord_public_key(seed: &[u8; 32]) -> String {
+    hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(seed)
+            .verifying_key()
+            .to_bytes(),
+    )
+}
+
+/// Discord: `X-Signature-Ed25519` (hex) over `{timestamp}{body}`,
+/// `X-Signature-Timestamp`.
+pub fn discord(seed: &[u8; 32], ts: i64, body: &[u8]) -> HeaderMap {
+    let t = ts.to_string();
+    let sig = ed25519_sign(seed, &[t.as_bytes(), body]);
+    map([
+        ("x-signature-ed25519", hex::encode(sig)),
+        ("x-signature-timestamp", t),
+    ])
+}
+
+fn p256_key(seed: &[u8; 32]) -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::from_slice(seed)
+        .expect("testing: the seed must be a valid P-256 scalar (non-zero, below the order)")
+}
+
+/// SendGrid's verification key (base64 SPKI DER) of the P-256 key derived
+/// from `seed`.
+pub fn sendgrid_public_key(seed: &[u8; 32]) -> String {
+    use base64::Engine as _;
+    use p256::pkcs8::EncodePublicKey as _;
+    let der = p256_key(seed)
+        .verifying_key()
+        .to_public_key_der()
+        .expect("testing: a P-256 key encodes");
+    base64::engine::general_purpose::STANDARD.encode(der.as_bytes())
+}
+
+/// SendGrid Event Webhook: ECDSA P-256 / SHA-256 over `{timestamp}{body}`,
+/// DER, base64 (`X-Twilio-Email-Event-Webhook-Signature` and `-Timestamp`).
+pub fn sendgrid(seed: &[u8; 32], ts: i64, body: &[u8]) -> HeaderMap {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::Signer as _;
+    let t = ts.to_string();
+    let msg = [t.as_bytes(), body].concat();
+    let sig: p256::ecdsa::DerSignature = p256_key(seed).sign(&msg);
+    map([
+        (
+            "x-twilio-email-event-webhook-signature",
+            base64::engine::general_purpose::STANDARD.encode(sig.as_bytes()),
+        ),
+        ("x-twilio-email-event-webhook-timestamp", t),
+    ])
+}
+
+/// Twilio with an Auth Token (HMAC-SHA1): `X-Twilio-Signature` over `url`
+/// (the full public URL) and the sorted form fields of `body`; when `url`
+/// carries `bodySHA256`, over the URL alone.
+pub fn twilio(auth_token: &str, url: &str, body: &[u8]) -> HeaderMap {
+    let sig = crate::providers::sign_twilio(Algorithm::Sha1, &text(auth_token), url, body);
+    map([("x-twilio-signature", sig)])
+}
+
+/// Twilio with a SharedKey (HMAC-SHA256) and the settings header.
+pub fn twilio_shared_key(secret: &str, url: &str, body: &[u8]) -> HeaderMap {
+    let sig = crate::providers::sign_twilio(Algorithm::Sha256, &text(secret), url, body);
+    map([
+        ("x-twilio-signature", sig),
+        (
+            "x-twilio-webhooks-signature-settings",
+            "key=webhooks_sharedkey_test,algorithm=HMAC_SHA256".to_owned(),
+        ),
+    ])
+}
+
+/// Mandrill: `X-Mandrill-Signature` over `url` and the sorted form fields.
+pub fn mandrill(key: &str, url: &str, body: &[u8]) -> HeaderMap {
+    map([(
+        "x-mandrill-signature",
+        crate::providers::sign_mandrill(&text(key), url, body),
+    )])
+}
+
+/// Square: `x-square-hmacsha256-signature` over `url` ‖ body.
+pub fn square(key: &str, url: &str, body: &[u8]) -> HeaderMap {
+    map([(
+        "x-square-hmacsha256-signature",
+        crate::providers::sign_square(&text(key), url, body),
+    )])
+}

@@ -237,6 +237,15 @@ impl KeySet {
         }
     }
 
+    /// A set without any key yet (a verifier that holds only public keys);
+    /// verifying against it gives [`VerifyError::NoActiveSecret`].
+    pub(crate) fn empty(alg: Algorithm) -> Self {
+        Self {
+            alg,
+            keys: Vec::new(),
+        }
+    }
+
     /// The MAC of `parts` under the first active key (signers, handshakes).
     #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn sign(&self, now: SystemTime, parts: &[&[u8]]) -> Option<Sig> {
@@ -349,6 +358,19 @@ pub(crate) fn parse_unix(text: &str, what: &'static str) -> Result<i64, VerifyEr
         return Err(VerifyError::MalformedHeader(what));
     }
     text.parse().map_err(|_| VerifyError::MalformedHeader(what))
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body, decoded
+/// (`+` is a space, `%2B` is `+`), in the order sent.
+///
+/// # Errors
+/// [`VerifyError::MalformedBody`] when the body is not UTF-8 or does not
+/// decode.
+pub(crate) fn form_fields(body: &[u8]) -> Result<Vec<(String, String)>, VerifyError> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(VerifyError::MalformedBody("form body is not UTF-8"));
+    }
+    serde_urlencoded::from_bytes(body).map_err(|_| VerifyError::MalformedBody("form body"))
 }
 
 #[cfg(test)]

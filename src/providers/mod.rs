@@ -11,23 +11,46 @@
 //! | [`Slack`] | Slack | [`Secret::text`](crate::Secret::text) |
 //! | [`Shopify`] | Shopify | [`Secret::text`](crate::Secret::text) |
 //! | [`hmac::Hmac`] | your own senders | any |
+//! | [`Discord`] | Discord (Ed25519) | [`PublicKey::hex`](crate::PublicKey::hex) |
+//! | [`Twilio`] | Twilio (URL-signed; all three variants) | [`Secret::text`](crate::Secret::text) (Auth Token / SharedKey) |
+//! | [`Mandrill`] | Mailchimp Transactional (URL-signed) | [`Secret::text`](crate::Secret::text) |
+//! | [`Square`] | Square (URL-signed) | [`Secret::text`](crate::Secret::text) |
+//! | [`Unsigned`] | unsigned senders: Mailchimp Marketing, Zapier, Papertrail (token, Basic auth, networks) | [`Secret::text`](crate::Secret::text) |
+//! | [`SendGrid`] | SendGrid Event Webhook (ECDSA P-256) | base64 SPKI, given to [`SendGrid::new`] |
 
 pub mod hmac;
 pub(crate) mod json;
 pub(crate) mod kit;
 
+mod discord;
 mod github;
+mod mandrill;
+mod sendgrid;
 mod shopify;
 mod slack;
+mod square;
 mod standard;
 mod stripe;
+mod twilio;
+mod unsigned;
 
+pub use discord::Discord;
 pub use github::GitHub;
 pub use hmac::{Algorithm, Encoding};
+pub use mandrill::Mandrill;
+pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
+pub use square::Square;
 pub use standard::{StandardWebhooks, Svix};
 pub use stripe::Stripe;
+pub use twilio::Twilio;
+pub use unsigned::{Unsigned, UnsignedBuilder};
 
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) use standard::sign_v1;
+
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) use {
+    mandrill::sign as sign_mandrill, square::sign as sign_square, twilio::sign as sign_twilio,
+};
