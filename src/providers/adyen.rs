@@ -127,6 +127,12 @@ impl Item {
     }
 }
 
+/// The string Adyen signs for one `NotificationRequestItem` (signers).
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) fn signing_string(item: &serde_json::Value) -> Option<String> {
+    Item::deserialize(item).ok().map(|i| i.signing_string())
+}
+
 impl Adyen {
     fn verify_items(&self, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
         let n: Notification = serde_json::from_slice(body)

@@ -69,4 +69,6 @@ pub use mailgun::Mailgun;
 mod adyen;
 pub use adyen::Adyen;
 mod wp_webhooks;
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) use adyen::signing_string as adyen_signing_string;
 pub use wp_webhooks::WpWebhooks;
