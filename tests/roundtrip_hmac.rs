@@ -32,7 +32,7 @@ struct Signed {
 const PROVIDERS: usize = 13;
 
 fn text(s: &str) -> Secret {
-    Secret::text(s).unwrap()
+    Secret::text(s).expect("non-empty secret")
 }
 
 /// Provider `n`, signing a body built around `word` (a JSON-safe string).
@@ -119,7 +119,7 @@ fn signed(n: usize, word: &str, secret: &str) -> Signed {
         ),
         8 => s(
             Box::new(GitLab::signing_token(
-                Secret::standard_webhooks(WHSEC).unwrap(),
+                Secret::standard_webhooks(WHSEC).expect("whsec secret"),
             )),
             testing::gitlab_signing(WHSEC, word, TS, &body),
             body,
@@ -139,7 +139,7 @@ fn signed(n: usize, word: &str, secret: &str) -> Signed {
             s(Box::new(Mailgun::new(text(secret))), h, body, &[], true)
         }
         10 => s(
-            Box::new(Adyen::hmac_header(Secret::hex(KEY_HEX).unwrap())),
+            Box::new(Adyen::hmac_header(Secret::hex(KEY_HEX).expect("hex key"))),
             testing::adyen_hmac_header(KEY_HEX, &body),
             body,
             &["hmacsignature"],
