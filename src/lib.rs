@@ -5,6 +5,7 @@
 mod macros;
 
 pub mod error;
+pub mod handshake;
 pub mod middleware;
 pub mod net;
 pub mod payload;

@@ -62,9 +62,7 @@ pub async fn send(
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let req = req
-        .body(Full::new(body.into()))
-        .expect("request builds");
+    let req = req.body(Full::new(body.into())).expect("request builds");
     let res = client().request(req).await.expect("server answers");
     let (parts, body) = res.into_parts();
     let body = body.collect().await.expect("body reads").to_bytes();
@@ -76,7 +74,12 @@ pub async fn send(
 }
 
 /// POSTs JSON to `addr`.
-pub async fn post(addr: SocketAddr, path: &str, headers: HeaderMap, body: impl Into<Bytes>) -> Reply {
+pub async fn post(
+    addr: SocketAddr,
+    path: &str,
+    headers: HeaderMap,
+    body: impl Into<Bytes>,
+) -> Reply {
     let mut headers = headers;
     headers
         .entry(http::header::CONTENT_TYPE)
