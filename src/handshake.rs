@@ -337,4 +337,80 @@ mod tests {
         assert_eq!(got["response_token"], format!("sha256={want}"));
         assert!(matches!(get("/hook", &h), Answer::Pass));
     }
+
+    fn post(h: &Handshake, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        let mut req = http::Request::post("/");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let parts = req.body(()).unwrap().into_parts().0;
+        h.after_verify(&parts, body, SystemTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn ordinary_deliveries_pass_through_every_post_handshake() {
+        let event = br#"{"type":"event_callback","event":"meeting.started","challenge":"c","payload":{"plainToken":"p"}}"#;
+        for h in [
+            Handshake::slack(),
+            Handshake::zoom(Secret::text("s").unwrap()),
+            Handshake::twitch(),
+            Handshake::discord(),
+        ] {
+            assert!(matches!(post(&h, &[], event), Answer::Pass), "{h:?}");
+            assert!(
+                matches!(post(&h, &[], b"\xff not json"), Answer::Pass),
+                "{h:?}"
+            );
+        }
+        let typed = [("twitch-eventsub-message-type", "notification")];
+        assert!(matches!(
+            post(&Handshake::twitch(), &typed, event),
+            Answer::Pass
+        ));
+        // Discord's type 2 (an application command) is not a PING.
+        assert!(matches!(
+            post(&Handshake::discord(), &[], br#"{"type":2}"#),
+            Answer::Pass
+        ));
+        // A GET handshake never answers a POST, and vice versa.
+        let meta = Handshake::meta(Secret::text("t").unwrap());
+        let uri = "/?hub.mode=subscribe&hub.verify_token=t&hub.challenge=1"
+            .parse()
+            .unwrap();
+        assert!(matches!(
+            meta.before_verify(&Method::POST, &uri, SystemTime::UNIX_EPOCH),
+            Answer::Pass
+        ));
+        assert!(matches!(
+            get("/?crc_token=1", &Handshake::slack()),
+            Answer::Pass
+        ));
+    }
+
+    #[test]
+    fn twitch_verification_without_a_challenge_is_refused() {
+        let typed = [(
+            "twitch-eventsub-message-type",
+            "webhook_callback_verification",
+        )];
+        let got = post(&Handshake::twitch(), &typed, br#"{"subscription":{}}"#);
+        assert!(matches!(
+            got,
+            Answer::Refuse(WebhookError::Verify(VerifyError::MalformedBody(_)))
+        ));
+        let ok = post(&Handshake::twitch(), &typed, br#"{"challenge":"abc"}"#);
+        assert_eq!(body_of(ok), "abc");
+    }
+
+    #[test]
+    fn slack_and_discord_answers() {
+        let slack = post(
+            &Handshake::slack(),
+            &[],
+            br#"{"type":"url_verification","challenge":"a\"b"}"#,
+        );
+        assert_eq!(body_of(slack), r#"{"challenge":"a\"b"}"#);
+        let ping = post(&Handshake::discord(), &[], br#"{"type":1,"id":"9"}"#);
+        assert_eq!(body_of(ping), r#"{"type":1}"#);
+    }
 }

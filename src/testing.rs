@@ -155,14 +155,7 @@ pub fn woocommerce(secret: &str, delivery_id: &str, topic: &str, body: &[u8]) ->
 /// WP Webhooks: `X-WP-Webhook-Signature`, `X-WP-Webhook-Name`,
 /// `X-WP-Webhook-URL-Name`. The body is not signed, so it is not an input.
 pub fn wp_webhooks(secret: &str, date_created: &str, name: &str, url_name: &str) -> HeaderMap {
-    let message = serde_json::json!({
-        "date_created": date_created,
-        "webhook_name": name,
-        "webhook_url_name": url_name,
-    });
-    // serde_json writes keys in order and ASCII as is; PHP's escapes of
-    // `/` and non-ASCII only matter for names that contain them.
-    let message = message.to_string().replace('/', "\\/");
+    let message = crate::providers::wp_webhooks_message(date_created, name, url_name);
     let sig = mac(
         Algorithm::Sha256,
         text(secret),

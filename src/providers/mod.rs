@@ -72,3 +72,5 @@ mod wp_webhooks;
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) use adyen::signing_string as adyen_signing_string;
 pub use wp_webhooks::WpWebhooks;
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) use wp_webhooks::signed_message as wp_webhooks_message;

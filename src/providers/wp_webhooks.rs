@@ -83,18 +83,17 @@ fn php_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-impl WpWebhooks {
-    fn message(&self, name: &str, url_name: &str) -> String {
-        let mut m = String::with_capacity(64 + name.len() + url_name.len());
-        m.push_str("{\"date_created\":");
-        php_json_string(&mut m, &self.date_created);
-        m.push_str(",\"webhook_name\":");
-        php_json_string(&mut m, name);
-        m.push_str(",\"webhook_url_name\":");
-        php_json_string(&mut m, url_name);
-        m.push('}');
-        m
-    }
+/// The message WP Webhooks signs: PHP's `json_encode` of the three fields.
+pub(crate) fn signed_message(date_created: &str, name: &str, url_name: &str) -> String {
+    let mut m = String::with_capacity(64 + date_created.len() + name.len() + url_name.len());
+    m.push_str("{\"date_created\":");
+    php_json_string(&mut m, date_created);
+    m.push_str(",\"webhook_name\":");
+    php_json_string(&mut m, name);
+    m.push_str(",\"webhook_url_name\":");
+    php_json_string(&mut m, url_name);
+    m.push('}');
+    m
 }
 
 impl Verifier for WpWebhooks {
@@ -117,7 +116,7 @@ impl Verifier for WpWebhooks {
         let name = kit::required(parts, NAME)?;
         let url_name = kit::required(parts, URL_NAME)?;
         let candidates = Candidates::one(header.as_bytes(), Encoding::Base64);
-        let message = self.message(name, url_name);
+        let message = signed_message(&self.date_created, name, url_name);
         let m = self.keys.verify(now, &[message.as_bytes()], &candidates)?;
         Ok(Verified::new("wp-webhooks")
             .with_key_label(m.label())
