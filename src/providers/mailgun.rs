@@ -234,6 +234,13 @@ mod tests {
         assert!(run(json_body(&ts, TOKEN, &good[..62])).is_err());
         assert!(run(json_body(&ts, TOKEN, "")).is_err());
         assert!(run(json_body("-1", TOKEN, &sig("-1", TOKEN))).is_err());
+        let huge = "99999999999999999999";
+        assert!(run(json_body(huge, TOKEN, &sig(huge, TOKEN))).is_err());
+        let max = "999999999999999999";
+        assert_eq!(
+            run(json_body(max, TOKEN, &sig(max, TOKEN))).err(),
+            Some(VerifyError::FutureTimestamp)
+        );
         assert!(run(b"{}".to_vec()).is_err());
         assert!(run(b"not json".to_vec()).is_err());
         assert!(run(Vec::new()).is_err());
