@@ -54,27 +54,82 @@ where
     type Rejection = WebhookRejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Some(meta) = req.extensions().get::<Verified>().cloned() else {
-            tracing::error!(
-                "Webhook<T> used on a route without WebhookLayer: add `.route_layer(WebhookLayer::new(..))`"
-            );
-            return Err(WebhookRejection::MissingLayer);
-        };
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| WebhookRejection::BodyRead)?;
-        match payload::parse(content_type.as_deref(), &body) {
-            Ok(payload) => Ok(Self { payload, meta }),
-            Err(e) => {
-                tracing::info!(error = %e, "webhook payload rejected");
-                Err(WebhookRejection::Payload(e))
-            }
+        let (payload, meta) = extract(req, state, payload::parse).await?;
+        Ok(Self { payload, meta })
+    }
+}
+
+/// The verified request's body parsed by `parse`, with its metadata.
+async fn extract<T, S: Send + Sync>(
+    req: Request,
+    state: &S,
+    parse: fn(Option<&str>, &[u8]) -> Result<T, PayloadError>,
+) -> Result<(T, Verified), WebhookRejection> {
+    let Some(meta) = req.extensions().get::<Verified>().cloned() else {
+        tracing::error!(
+            "Webhook<T> used on a route without WebhookLayer: add `.route_layer(WebhookLayer::new(..))`"
+        );
+        return Err(WebhookRejection::MissingLayer);
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = Bytes::from_request(req, state)
+        .await
+        .map_err(|_| WebhookRejection::BodyRead)?;
+    match parse(content_type.as_deref(), &body) {
+        Ok(payload) => Ok((payload, meta)),
+        Err(e) => {
+            tracing::info!(error = %e, "webhook payload rejected");
+            Err(WebhookRejection::Payload(e))
         }
+    }
+}
+
+/// Like [`Webhook<T>`], for bodies that carry their JSON in a form's
+/// `payload=` field (Slack interactivity, Papertrail, GitHub's form-encoded
+/// hooks); a JSON body is taken as is. The rules of
+/// [`payload::form_json`] apply: no `payload`
+/// field is 422, invalid JSON in it 400, the wrong shape 422.
+///
+/// ```
+/// use axum::{routing::post, Router};
+/// use serde::Deserialize;
+/// use tower_webhook::{extract::FormJson, providers::Slack, Secret, WebhookLayer};
+///
+/// #[derive(Deserialize)]
+/// struct Interaction { r#type: String }
+///
+/// async fn handle(hook: FormJson<Interaction>) -> String {
+///     hook.payload.r#type
+/// }
+///
+/// # fn main() -> Result<(), tower_webhook::ConfigError> {
+/// let app: Router = Router::new()
+///     .route("/slack/interactivity", post(handle))
+///     .route_layer(WebhookLayer::new(Slack::new(Secret::text("signing secret")?)));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FormJson<T> {
+    /// The JSON of the `payload` field (or of the body), parsed.
+    pub payload: T,
+    /// Provider, event id, event type, timestamp.
+    pub meta: Verified,
+}
+
+impl<T, S> FromRequest<S> for FormJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (payload, meta) = extract(req, state, payload::parse_form_json).await?;
+        Ok(Self { payload, meta })
     }
 }
 

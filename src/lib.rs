@@ -6,6 +6,7 @@ mod macros;
 
 pub mod body;
 pub mod error;
+pub mod handshake;
 mod key;
 pub mod middleware;
 pub mod net;

@@ -7,6 +7,8 @@
 //! | not JSON at all (syntax, truncated, not UTF-8) | [`PayloadError::Syntax`] | 400 |
 //! | JSON, but not the shape of `T` | [`PayloadError::Shape`] | 422 |
 //! | form-encoded, not the shape of `T` | [`PayloadError::Shape`] | 422 |
+//! | JSON in a form's `payload=` field ([`form_json`]): field absent or repeated | [`PayloadError::Shape`] | 422 |
+//! | JSON in a form's `payload=` field: the JSON is invalid / the wrong shape | as for JSON | 400 / 422 |
 //!
 //! ```
 //! use serde::Deserialize;
@@ -98,5 +100,104 @@ pub fn parse<T: DeserializeOwned>(
         form(body)
     } else {
         json(body)
+    }
+}
+
+/// Parses the JSON held in the `payload` field of a form-encoded body, as
+/// Slack interactivity, Papertrail and GitHub's form-encoded hooks send it.
+///
+/// ```
+/// use serde::Deserialize;
+/// use tower_webhook::payload::{form_json, PayloadError};
+///
+/// #[derive(Deserialize)]
+/// struct Action { r#type: String }
+///
+/// let a: Action = form_json(b"payload=%7B%22type%22%3A%22block_actions%22%7D")?;
+/// assert_eq!(a.r#type, "block_actions");
+/// assert!(matches!(form_json::<Action>(b"text=hi"), Err(PayloadError::Shape(_))));
+/// assert!(matches!(form_json::<Action>(b"payload=%7B"), Err(PayloadError::Syntax(_))));
+/// # Ok::<(), PayloadError>(())
+/// ```
+///
+/// # Errors
+/// [`PayloadError::Shape`] when the field is absent or repeated; else as
+/// [`json`] for the field's value.
+pub fn form_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
+    let pairs: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> =
+        serde_urlencoded::from_bytes(body).map_err(|e| PayloadError::Syntax(e.to_string()))?;
+    let mut found = None;
+    for (k, v) in pairs {
+        if k == "payload" {
+            if found.is_some() {
+                return Err(PayloadError::Shape("`payload` field repeated".into()));
+            }
+            found = Some(v);
+        }
+    }
+    let payload = found.ok_or_else(|| PayloadError::Shape("no `payload` field".into()))?;
+    json(payload.as_bytes())
+}
+
+/// [`form_json`] when `content_type` is form-encoded, else the body as JSON
+/// (GitHub sends either, per hook setting).
+///
+/// # Errors
+/// As [`form_json`] and [`json`].
+pub fn parse_form_json<T: DeserializeOwned>(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<T, PayloadError> {
+    if is_form(content_type) {
+        form_json(body)
+    } else {
+        json(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Ev {
+        id: u32,
+    }
+
+    #[test]
+    fn form_json_reads_the_payload_field_among_others() {
+        let got: Ev = form_json(b"token=x&payload=%7B%22id%22%3A7%7D&other=1").unwrap();
+        assert_eq!(got, Ev { id: 7 });
+        let plus: Ev = form_json(b"payload={\"id\":+7}").unwrap();
+        assert_eq!(plus, Ev { id: 7 });
+    }
+
+    #[test]
+    fn form_json_statuses_follow_the_json_rules() {
+        let status = |b: &[u8]| form_json::<Ev>(b).unwrap_err().status();
+        assert_eq!(status(b"payload=%7B%22id%22"), StatusCode::BAD_REQUEST);
+        assert_eq!(status(b"payload="), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(b"payload=%7B%22id%22%3A%22x%22%7D"),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(status(b"text=hello"), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status(b""), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            status(b"payload=1&payload=2"),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(status(b"payload=%FF%FE"), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn parse_form_json_takes_plain_json_too() {
+        let form: Ev = parse_form_json(
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            b"payload=%7B%22id%22%3A1%7D",
+        )
+        .unwrap();
+        let json: Ev = parse_form_json(Some("application/json"), br#"{"id":1}"#).unwrap();
+        assert_eq!(form, json);
     }
 }

@@ -255,3 +255,194 @@ pub fn square(key: &str, url: &str, body: &[u8]) -> HeaderMap {
         crate::providers::sign_square(&text(key), url, body),
     )])
 }
+
+/// Intercom: `X-Hub-Signature: sha1=…`.
+pub fn intercom(secret: &str, body: &[u8]) -> HeaderMap {
+    let sig = mac(Algorithm::Sha1, text(secret), &[body], Encoding::Hex);
+    map([("x-hub-signature", format!("sha1={sig}"))])
+}
+
+/// WooCommerce: `X-WC-Webhook-Signature`, `X-WC-Webhook-Delivery-ID`,
+/// `X-WC-Webhook-Topic`. `secret` is the HTML-entity-decoded secret.
+pub fn woocommerce(secret: &str, delivery_id: &str, topic: &str, body: &[u8]) -> HeaderMap {
+    let sig = mac(Algorithm::Sha256, text(secret), &[body], Encoding::Base64);
+    map([
+        ("x-wc-webhook-signature", sig),
+        ("x-wc-webhook-delivery-id", delivery_id.to_owned()),
+        ("x-wc-webhook-topic", topic.to_owned()),
+    ])
+}
+
+/// WP Webhooks: `X-WP-Webhook-Signature`, `X-WP-Webhook-Name`,
+/// `X-WP-Webhook-URL-Name`. The body is not signed, so it is not an input.
+pub fn wp_webhooks(secret: &str, date_created: &str, name: &str, url_name: &str) -> HeaderMap {
+    let message = crate::providers::wp_webhooks_message(date_created, name, url_name);
+    let sig = mac(
+        Algorithm::Sha256,
+        text(secret),
+        &[message.as_bytes()],
+        Encoding::Base64,
+    );
+    map([
+        ("x-wp-webhook-signature", sig),
+        ("x-wp-webhook-name", name.to_owned()),
+        ("x-wp-webhook-url-name", url_name.to_owned()),
+    ])
+}
+
+/// Paddle Billing: `Paddle-Signature: ts=…;h1=…`.
+pub fn paddle(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
+    let t = ts.to_string();
+    let sig = mac(
+        Algorithm::Sha256,
+        text(secret),
+        &[t.as_bytes(), b":", body],
+        Encoding::Hex,
+    );
+    map([("paddle-signature", format!("ts={t};h1={sig}"))])
+}
+
+/// Linear: `Linear-Signature`, `Linear-Delivery`. The timestamp is the
+/// body's `webhookTimestamp` (Unix ms): put it there.
+pub fn linear(secret: &str, delivery: &str, body: &[u8]) -> HeaderMap {
+    let sig = mac(Algorithm::Sha256, text(secret), &[body], Encoding::Hex);
+    map([
+        ("linear-signature", sig),
+        ("linear-delivery", delivery.to_owned()),
+    ])
+}
+
+/// Zoom: `x-zm-signature: v0=…`, `x-zm-request-timestamp`.
+pub fn zoom(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
+    let t = ts.to_string();
+    let sig = mac(
+        Algorithm::Sha256,
+        text(secret),
+        &[b"v0:", t.as_bytes(), b":", body],
+        Encoding::Hex,
+    );
+    map([
+        ("x-zm-signature", format!("v0={sig}")),
+        ("x-zm-request-timestamp", t),
+    ])
+}
+
+/// Twitch EventSub: `Twitch-Eventsub-Message-{Signature,Id,Timestamp,Type}`.
+/// `timestamp` is RFC 3339 (`2026-01-02T05:00:00.123456789Z`);
+/// `message_type` is `notification`, `webhook_callback_verification` or
+/// `revocation`.
+pub fn twitch(
+    secret: &str,
+    message_id: &str,
+    timestamp: &str,
+    message_type: &str,
+    body: &[u8],
+) -> HeaderMap {
+    let sig = mac(
+        Algorithm::Sha256,
+        text(secret),
+        &[message_id.as_bytes(), timestamp.as_bytes(), body],
+        Encoding::Hex,
+    );
+    map([
+        ("twitch-eventsub-message-signature", format!("sha256={sig}")),
+        ("twitch-eventsub-message-id", message_id.to_owned()),
+        ("twitch-eventsub-message-timestamp", timestamp.to_owned()),
+        ("twitch-eventsub-message-type", message_type.to_owned()),
+    ])
+}
+
+/// GitLab secret token: `X-Gitlab-Token`, `Idempotency-Key`, `X-Gitlab-Event`.
+pub fn gitlab_token(token: &str, idempotency_key: &str, event: &str) -> HeaderMap {
+    map([
+        ("x-gitlab-token", token.to_owned()),
+        ("idempotency-key", idempotency_key.to_owned()),
+        ("x-gitlab-event", event.to_owned()),
+    ])
+}
+
+/// GitLab signing token: Standard Webhooks v1 headers with `webhook-id` =
+/// `Idempotency-Key`, plus `X-Gitlab-Event`.
+pub fn gitlab_signing(secret: &str, idempotency_key: &str, ts: i64, body: &[u8]) -> HeaderMap {
+    let mut h = standard_webhooks(secret, idempotency_key, ts, body);
+    h.extend(map([
+        ("idempotency-key", idempotency_key.to_owned()),
+        ("x-gitlab-event", "Push Hook".to_owned()),
+    ]));
+    h
+}
+
+/// Mailgun: the hex signature of `{ts}{token}` (it travels in the body).
+pub fn mailgun_signature(key: &str, ts: i64, token: &str) -> String {
+    let t = ts.to_string();
+    mac(
+        Algorithm::Sha256,
+        text(key),
+        &[t.as_bytes(), token.as_bytes()],
+        Encoding::Hex,
+    )
+}
+
+/// Mailgun: a JSON webhook body, `{"signature":{…},"event-data":<event_data>}`.
+pub fn mailgun(key: &str, ts: i64, token: &str, event_data: serde_json::Value) -> Vec<u8> {
+    serde_json::json!({
+        "signature": {
+            "timestamp": ts.to_string(),
+            "token": token,
+            "signature": mailgun_signature(key, ts, token),
+        },
+        "event-data": event_data,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Adyen standard webhook: signs each `NotificationRequestItem` (setting
+/// `additionalData.hmacSignature`) with the hex HMAC key and wraps them in
+/// a notification body.
+pub fn adyen(hex_key: &str, items: Vec<serde_json::Value>) -> Vec<u8> {
+    let key = Secret::hex(hex_key).expect("testing: expected a hex HMAC key");
+    let items: Vec<_> = items
+        .into_iter()
+        .map(|mut item| {
+            let s = crate::providers::adyen_signing_string(&item)
+                .expect("testing: a NotificationRequestItem object");
+            let sig = mac(
+                Algorithm::Sha256,
+                key.clone(),
+                &[s.as_bytes()],
+                Encoding::Base64,
+            );
+            item["additionalData"]["hmacSignature"] = sig.into();
+            serde_json::json!({ "NotificationRequestItem": item })
+        })
+        .collect();
+    serde_json::json!({ "live": "false", "notificationItems": items })
+        .to_string()
+        .into_bytes()
+}
+
+/// Adyen header-signed webhook: `HmacSignature`, `Protocol: HmacSHA256`.
+pub fn adyen_hmac_header(hex_key: &str, body: &[u8]) -> HeaderMap {
+    let key = Secret::hex(hex_key).expect("testing: expected a hex HMAC key");
+    let sig = mac(Algorithm::Sha256, key, &[body], Encoding::Base64);
+    map([
+        ("hmacsignature", sig),
+        ("protocol", "HmacSHA256".to_owned()),
+    ])
+}
+
+/// Lemon Squeezy: `X-Signature`, `X-Event-Name`.
+pub fn lemonsqueezy(secret: &str, event_name: &str, body: &[u8]) -> HeaderMap {
+    let sig = mac(Algorithm::Sha256, text(secret), &[body], Encoding::Hex);
+    map([
+        ("x-signature", sig),
+        ("x-event-name", event_name.to_owned()),
+    ])
+}
+
+/// Typeform: `Typeform-Signature: sha256=<base64>`.
+pub fn typeform(secret: &str, body: &[u8]) -> HeaderMap {
+    let sig = mac(Algorithm::Sha256, text(secret), &[body], Encoding::Base64);
+    map([("typeform-signature", format!("sha256={sig}"))])
+}

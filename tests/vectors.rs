@@ -6,6 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::Value;
 use tower_webhook::net::PublicUrl;
+use tower_webhook::providers::{
+    Adyen, GitLab, Intercom, LemonSqueezy, Linear, Mailgun, Paddle, Twitch, Typeform, WooCommerce,
+    WpWebhooks, Zoom,
+};
 use tower_webhook::providers::{Discord, Mandrill, SendGrid, Square, Twilio};
 use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe, Svix};
 use tower_webhook::{PublicKey, Secret, Tolerance, Verifier};
@@ -76,6 +80,31 @@ fn verifier_for(v: &Value) -> Option<Box<dyn Verifier>> {
                 .expect("SPKI key")
                 .tolerance(tolerance(v, true)),
         ),
+        ("intercom", "sha1") => Box::new(Intercom::new(text())),
+        ("woocommerce", "hmac-sha256-base64") => Box::new(WooCommerce::new(text())),
+        ("wp-webhooks", "hmac-sha256-base64-meta") => Box::new(WpWebhooks::new(
+            text(),
+            v["context"]["date_created"].as_str()?,
+        )),
+        ("paddle", "h1") => Box::new(Paddle::new(text()).tolerance(tolerance(v, true))),
+        ("linear", "hmac-sha256-hex") => {
+            Box::new(Linear::new(text()).tolerance(tolerance(v, true)))
+        }
+        ("zoom", "v0") => Box::new(Zoom::new(text()).tolerance(tolerance(v, true))),
+        ("twitch", "sha256") => Box::new(Twitch::new(text()).tolerance(tolerance(v, false))),
+        ("gitlab", "token") => Box::new(GitLab::token(text())),
+        ("gitlab", "signing-token-v1") => {
+            Box::new(GitLab::signing_token(std_secret()).tolerance(tolerance(v, true)))
+        }
+        ("mailgun", "hmac-sha256") => Box::new(Mailgun::new(text()).tolerance(tolerance(v, true))),
+        ("adyen", "hmac-notification-item") => {
+            Box::new(Adyen::new(Secret::hex(secret).expect("hex key")))
+        }
+        ("adyen", "hmac-header") => {
+            Box::new(Adyen::hmac_header(Secret::hex(secret).expect("hex key")))
+        }
+        ("lemonsqueezy", "hmac-sha256-hex") => Box::new(LemonSqueezy::new(text())),
+        ("typeform", "sha256-base64") => Box::new(Typeform::new(text())),
         _ => return None,
     })
 }
@@ -129,7 +158,7 @@ fn every_vector_of_every_implemented_provider() {
         failures.join("\n")
     );
     eprintln!("{ran} vectors passed; not implemented yet: {missing:?}");
-    assert!(ran >= 98, "only {ran} vectors ran");
+    assert!(ran >= 173, "only {ran} of 173 vectors ran");
 }
 
 /// Each implemented provider has valid and invalid vectors, and a valid one
@@ -140,10 +169,16 @@ fn valid_vectors_fail_when_the_body_changes() {
         let Some(verifier) = verifier_for(v) else {
             continue;
         };
+        // These schemes do not sign the body (or not all of it): the spec
+        // sheet documents it, and their own tests show it.
+        let unsigned_body = matches!(
+            (v["provider"].as_str(), v["scheme"].as_str()),
+            (Some("wp-webhooks" | "mailgun"), _) | (Some("gitlab"), Some("token"))
+        );
         let (parts, mut body) = request(v);
         let now = UNIX_EPOCH + Duration::from_secs(v["now"].as_u64().expect("now"));
         assert!(verifier.verify(&parts, &body, now).is_ok(), "{}", v["id"]);
-        if body.is_empty() {
+        if body.is_empty() || unsigned_body {
             continue;
         }
         let last = body.len() - 1;

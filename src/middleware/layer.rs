@@ -8,6 +8,7 @@ use http::Method;
 use tower_layer::Layer;
 
 use super::WebhookService;
+use crate::handshake::Handshake;
 use crate::store::{IdempotencyStore, MokaStore, NoStore};
 use crate::verify::{Clock, SystemClock, Verifier};
 
@@ -38,6 +39,7 @@ pub(crate) struct Config<V, St> {
     pub(crate) ttl: Duration,
     pub(crate) store_timeout: Duration,
     pub(crate) store_policy: StorePolicy,
+    pub(crate) handshake: Option<Handshake>,
 }
 
 impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
@@ -54,6 +56,7 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
             .field("ttl", &self.ttl)
             .field("store_timeout", &self.store_timeout)
             .field("store_policy", &self.store_policy)
+            .field("handshake", &self.handshake)
             .finish_non_exhaustive()
     }
 }
@@ -109,6 +112,7 @@ impl<V: Verifier> WebhookLayer<V> {
                 ttl: Duration::from_secs(72 * 3600),
                 store_timeout: Duration::from_secs(2),
                 store_policy: StorePolicy::FailClosed,
+                handshake: None,
             },
         }
     }
@@ -213,6 +217,7 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
                 ttl: c.ttl,
                 store_timeout: c.store_timeout,
                 store_policy: c.store_policy,
+                handshake: c.handshake,
             },
         }
     }
@@ -222,6 +227,17 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
         let mut b = self.with_store(NoStore);
         b.config.dedup = false;
         b
+    }
+
+    /// Answers the provider's set-up challenge on this route (Slack
+    /// `url_verification`, Zoom `endpoint.url_validation`, Meta
+    /// `hub.challenge`, ...): see [`Handshake`]. The answer comes from the
+    /// layer; the handler and the idempotency store never see it. A GET
+    /// handshake (Meta, Twitter CRC) is accepted even though the methods
+    /// default to POST.
+    pub fn handshake(mut self, handshake: Handshake) -> Self {
+        self.config.handshake = Some(handshake);
+        self
     }
 
     /// Finishes the layer.

@@ -15,6 +15,7 @@ use tracing::field::Empty;
 use super::layer::{Config, StorePolicy};
 use super::{ResponseBody, ResponseFuture};
 use crate::error::WebhookError;
+use crate::handshake::Answer;
 use crate::store::{Claim, ClaimToken, EventKey, IdempotencyStore};
 use crate::verify::{Verified, Verifier};
 
@@ -116,6 +117,7 @@ pub(crate) enum Outcome {
     Accepted,
     Duplicate,
     HandlerError,
+    Handshake,
 }
 
 impl Outcome {
@@ -124,6 +126,7 @@ impl Outcome {
             Self::Accepted => "accepted",
             Self::Duplicate => "duplicate",
             Self::HandlerError => "handler_error",
+            Self::Handshake => "handshake",
         }
     }
 }
@@ -140,10 +143,32 @@ where
     B: Body + From<Bytes>,
     B::Error: Into<BoxError>,
 {
+    // GET handshakes carry no signature: answered before anything else.
+    if let Some(h) = &config.handshake {
+        match h.before_verify(req.method(), req.uri(), config.clock.now()) {
+            Answer::Pass => {}
+            Answer::Respond(res) => {
+                record(Outcome::Handshake, "challenge answered");
+                return Ok(res.map(ResponseBody::own));
+            }
+            Answer::Refuse(e) => return Ok(reject(&e)),
+        }
+    }
     let (mut parts, bytes, verified) = match admit(&config, req).await {
         Ok(admitted) => admitted,
         Err(e) => return Ok(reject(&e)),
     };
+    // Signed handshakes: after verification, before the claim.
+    if let Some(h) = &config.handshake {
+        match h.after_verify(&parts, &bytes, config.clock.now()) {
+            Answer::Pass => {}
+            Answer::Respond(res) => {
+                record(Outcome::Handshake, "challenge answered");
+                return Ok(res.map(ResponseBody::own));
+            }
+            Answer::Refuse(e) => return Ok(reject(&e)),
+        }
+    }
     let span = tracing::Span::current();
     if let Some(id) = verified.event_id() {
         span.record("event_id", id);

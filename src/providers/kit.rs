@@ -98,6 +98,13 @@ impl Sig {
         }
     }
 
+    /// A short id derived from the MAC (hex of its first 16 bytes), for
+    /// providers that sign the whole body but send no event id: a retry
+    /// carries the same body, hence the same id.
+    pub(crate) fn id_hex(&self) -> String {
+        hex::encode(self.as_bytes().get(..16).unwrap_or_default())
+    }
+
     /// Writes the signature in `encoding` (signers, handshakes).
     #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn encode(&self, encoding: Encoding) -> String {
@@ -345,6 +352,15 @@ pub(crate) fn signature<'a>(parts: &'a Parts, name: &'static str) -> Result<&'a 
     match header(parts, name)? {
         Some(v) if !v.trim().is_empty() => Ok(v),
         _ => Err(VerifyError::MissingSignature(name)),
+    }
+}
+
+/// The candidate in `value` after `prefix` (`sha256=`); none when the
+/// prefix is absent (a signature without it cannot match).
+pub(crate) fn prefixed(value: &str, prefix: &str, encoding: Encoding) -> Candidates {
+    match value.strip_prefix(prefix) {
+        Some(sig) => Candidates::one(sig.as_bytes(), encoding),
+        None => Candidates::new(),
     }
 }
 

@@ -10,6 +10,18 @@
 //! | [`GitHub`] | GitHub | [`Secret::text`](crate::Secret::text) |
 //! | [`Slack`] | Slack | [`Secret::text`](crate::Secret::text) |
 //! | [`Shopify`] | Shopify | [`Secret::text`](crate::Secret::text) |
+//! | [`Intercom`] | Intercom | [`Secret::text`](crate::Secret::text) |
+//! | [`WooCommerce`] | WooCommerce | [`Secret::text`](crate::Secret::text) (HTML-entity-decoded) |
+//! | [`WpWebhooks`] | WP Webhooks (body **not** signed) | [`Secret::text`](crate::Secret::text) + `date_created` |
+//! | [`Paddle`] | Paddle Billing | [`Secret::text`](crate::Secret::text) (`pdl_ntfset_…`) |
+//! | [`Linear`] | Linear | [`Secret::text`](crate::Secret::text) |
+//! | [`Zoom`] | Zoom | [`Secret::text`](crate::Secret::text) (Secret Token) |
+//! | [`Twitch`] | Twitch EventSub | [`Secret::text`](crate::Secret::text) |
+//! | [`GitLab`] | GitLab secret token / signing token | [`Secret::text`](crate::Secret::text) / [`Secret::standard_webhooks`](crate::Secret::standard_webhooks) |
+//! | [`Mailgun`] | Mailgun (event data **not** signed) | [`Secret::text`](crate::Secret::text) |
+//! | [`Adyen`] | Adyen (notification items, `HmacSignature`) | [`Secret::hex`](crate::Secret::hex) |
+//! | [`LemonSqueezy`] | Lemon Squeezy | [`Secret::text`](crate::Secret::text) |
+//! | [`Typeform`] | Typeform | [`Secret::text`](crate::Secret::text) |
 //! | [`hmac::Hmac`] | your own senders | any |
 //! | [`Discord`] | Discord (Ed25519) | [`PublicKey::hex`](crate::PublicKey::hex) |
 //! | [`Twilio`] | Twilio (URL-signed; all three variants) | [`Secret::text`](crate::Secret::text) (Auth Token / SharedKey) |
@@ -54,3 +66,33 @@ pub(crate) use standard::sign_v1;
 pub(crate) use {
     mandrill::sign as sign_mandrill, square::sign as sign_square, twilio::sign as sign_twilio,
 };
+#[cfg(test)]
+pub(crate) mod attacks;
+mod intercom;
+pub use intercom::Intercom;
+mod lemonsqueezy;
+mod typeform;
+mod woocommerce;
+pub use lemonsqueezy::LemonSqueezy;
+pub use typeform::Typeform;
+pub use woocommerce::WooCommerce;
+mod paddle;
+mod zoom;
+pub use paddle::Paddle;
+pub use zoom::Zoom;
+mod linear;
+mod twitch;
+pub use linear::Linear;
+pub use twitch::Twitch;
+mod gitlab;
+pub use gitlab::GitLab;
+mod mailgun;
+pub use mailgun::Mailgun;
+mod adyen;
+pub use adyen::Adyen;
+mod wp_webhooks;
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) use adyen::signing_string as adyen_signing_string;
+pub use wp_webhooks::WpWebhooks;
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) use wp_webhooks::signed_message as wp_webhooks_message;
