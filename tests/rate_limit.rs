@@ -24,12 +24,15 @@ use tower_webhook::{
 const SECRET: &str = "s3cret";
 
 fn github() -> GitHub {
-    GitHub::new(Secret::text(SECRET).unwrap())
+    GitHub::new(Secret::text(SECRET).expect("non-empty secret"))
 }
 
 fn signed(delivery: &str, body: &[u8]) -> HeaderMap {
     let mut h = testing::github(SECRET, delivery, "push", body);
-    h.insert("content-type", "application/json".parse().unwrap());
+    h.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     h
 }
 
@@ -37,10 +40,11 @@ fn signed(delivery: &str, body: &[u8]) -> HeaderMap {
 fn request(peer: &str, headers: HeaderMap, body: &'static [u8]) -> Request<Full<Bytes>> {
     let mut req = Request::post("/hooks/github")
         .body(Full::new(Bytes::from_static(body)))
-        .unwrap();
+        .expect("request builds");
     *req.headers_mut() = headers;
-    req.extensions_mut()
-        .insert(ClientAddr(peer.parse::<SocketAddr>().unwrap()));
+    req.extensions_mut().insert(ClientAddr(
+        peer.parse::<SocketAddr>().expect("a socket address"),
+    ));
     req
 }
 
