@@ -131,7 +131,7 @@ async fn different_client_addresses_are_limited_independently() {
 
 fn forwarded(peer: &str, xff: &str) -> Request<Full<Bytes>> {
     let mut h = HeaderMap::new();
-    h.insert("x-forwarded-for", xff.parse().unwrap());
+    h.insert("x-forwarded-for", xff.parse().expect("a header value"));
     request(peer, h, b"{}")
 }
 
@@ -338,7 +338,7 @@ async fn the_layer_shrinks_its_limiter_on_its_own() {
     clock.advance(Duration::from_secs(2));
     // no call to shrink(): the task the layer started does it
     let mut waited = 0;
-    while limiter.len() > 0 && waited < 100 {
+    while !limiter.is_empty() && waited < 100 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         waited += 1;
     }
