@@ -343,7 +343,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Keyed<K> {
             return;
         }
         let weak: Weak<Self> = Arc::downgrade(self);
+        let restart = Restart(Weak::clone(&weak));
         handle.spawn(async move {
+            // dropped with the task: if its runtime shuts down while the
+            // layer lives on, the next check in another runtime starts anew
+            let _restart = restart;
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticks.tick().await; // the first tick is immediate
@@ -354,6 +358,17 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Keyed<K> {
                 keyed.shrink();
             }
         });
+    }
+}
+
+/// Clears the "started" flag when the housekeeping task is dropped.
+struct Restart<K: Hash + Eq + Clone>(Weak<Keyed<K>>);
+
+impl<K: Hash + Eq + Clone> Drop for Restart<K> {
+    fn drop(&mut self) {
+        if let Some(keyed) = self.0.upgrade() {
+            keyed.housekeeping_started.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -770,6 +785,16 @@ mod tests {
         let mut e = Extensions::new();
         e.insert(ClientAddr(addr.parse::<SocketAddr>().unwrap()));
         e
+    }
+
+    #[test]
+    fn limiters_are_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<PreAuthLimiter>();
+        send_sync::<PostAuthLimiter>();
+        send_sync::<RateLimit>();
+        send_sync::<ManualClock>();
+        send_sync::<Stages>();
     }
 
     #[test]

@@ -345,6 +345,67 @@ async fn the_layer_shrinks_its_limiter_on_its_own() {
     assert_eq!(limiter.len(), 0);
 }
 
+#[tokio::test]
+async fn the_housekeeping_task_ends_when_the_layer_is_dropped() {
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let layer = WebhookLayer::builder(github())
+        .pre_auth_limit(RateLimit::per_second(10).unwrap())
+        .rate_limit_housekeeping(Duration::from_millis(10))
+        .build();
+    let svc = stack(layer, Arc::new(AtomicUsize::new(0)));
+    assert_eq!(tasks(), 0, "nothing runs before the first request");
+    status(&svc, request("192.0.2.1:1", HeaderMap::new(), b"{}")).await;
+    status(&svc, request("192.0.2.2:1", HeaderMap::new(), b"{}")).await;
+    assert_eq!(tasks(), 1, "one housekeeping task, started on first use");
+    drop(svc);
+    let mut waited = 0;
+    while tasks() > 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert_eq!(tasks(), 0);
+}
+
+#[test]
+fn housekeeping_starts_again_in_a_new_runtime() {
+    let clock = ManualClock::new();
+    let layer = WebhookLayer::builder(github())
+        .pre_auth_limit(RateLimit::per_second(10).unwrap())
+        .rate_limit_housekeeping(Duration::from_millis(20))
+        .rate_limit_clock(clock.clone())
+        .build();
+    let svc = stack(layer.clone(), Arc::new(AtomicUsize::new(0)));
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    first.block_on(status(
+        &svc,
+        request("192.0.2.1:1", HeaderMap::new(), b"{}"),
+    ));
+    drop(first); // takes the housekeeping task with it
+
+    let limiter = layer.pre_auth_limiter().unwrap();
+    runtime().block_on(async {
+        status(&svc, request("192.0.2.2:1", HeaderMap::new(), b"{}")).await;
+        assert_eq!(limiter.len(), 2);
+        clock.advance(Duration::from_secs(2));
+        let mut waited = 0;
+        while !limiter.is_empty() && waited < 100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += 1;
+        }
+    });
+    assert_eq!(limiter.len(), 0);
+}
+
 /// Counts, per client IP, the requests whose body was polled and the
 /// verifier calls.
 #[derive(Default)]
