@@ -771,7 +771,7 @@ impl Stages {
 
 /// Whole seconds, rounded up.
 fn whole_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }
 
 #[cfg(test)]
