@@ -138,7 +138,9 @@ impl WebhookError {
             Self::RateLimited { retry_after }
             | Self::InFlight { retry_after }
             | Self::StoreUnavailable { retry_after } => {
-                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let secs = retry_after
+                    .as_secs()
+                    .saturating_add(u64::from(retry_after.subsec_nanos() > 0));
                 Some(secs.max(1))
             }
             Self::Verify(_)
@@ -183,6 +185,14 @@ mod tests {
             retry_after: Duration::ZERO,
         };
         assert_eq!(e.retry_after(), Some(1));
+    }
+
+    #[test]
+    fn retry_after_of_the_longest_duration_saturates() {
+        let e = WebhookError::RateLimited {
+            retry_after: Duration::MAX,
+        };
+        assert_eq!(e.retry_after(), Some(u64::MAX));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod net;
 pub mod payload;
 pub mod providers;
+pub mod rate_limit;
 pub mod secret;
 pub mod store;
 pub mod verify;

@@ -9,8 +9,10 @@ use tower_layer::Layer;
 
 use super::WebhookService;
 use crate::handshake::Handshake;
+use crate::net::TrustedProxies;
+use crate::rate_limit::{ManualClock, PostAuthLimiter, PreAuthLimiter, RateLimit, Stages};
 use crate::store::{IdempotencyStore, MokaStore, NoStore};
-use crate::verify::{Clock, SystemClock, Verifier};
+use crate::verify::{Clock, SystemClock, Verified, Verifier};
 
 /// What to do when the idempotency store does not answer in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,6 +42,8 @@ pub(crate) struct Config<V, St> {
     pub(crate) store_timeout: Duration,
     pub(crate) store_policy: StorePolicy,
     pub(crate) handshake: Option<Handshake>,
+    pub(crate) proxies: TrustedProxies,
+    pub(crate) rate: Stages,
 }
 
 impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
@@ -57,6 +61,8 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
             .field("store_timeout", &self.store_timeout)
             .field("store_policy", &self.store_policy)
             .field("handshake", &self.handshake)
+            .field("proxies", &self.proxies)
+            .field("rate_limits", &self.rate)
             .finish_non_exhaustive()
     }
 }
@@ -113,8 +119,23 @@ impl<V: Verifier> WebhookLayer<V> {
                 store_timeout: Duration::from_secs(2),
                 store_policy: StorePolicy::FailClosed,
                 handshake: None,
+                proxies: TrustedProxies::none(),
+                rate: Stages::default(),
             },
         }
+    }
+}
+
+impl<V, St> WebhookLayer<V, St> {
+    /// The pre-authentication limiter, if one is set: to watch or
+    /// [`shrink`](PreAuthLimiter::shrink) its state.
+    pub fn pre_auth_limiter(&self) -> Option<&PreAuthLimiter> {
+        self.config.rate.pre()
+    }
+
+    /// The post-authentication limiter, if one is set.
+    pub fn post_auth_limiter(&self) -> Option<&PostAuthLimiter> {
+        self.config.rate.post()
     }
 }
 
@@ -218,6 +239,8 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
                 store_timeout: c.store_timeout,
                 store_policy: c.store_policy,
                 handshake: c.handshake,
+                proxies: c.proxies,
+                rate: c.rate,
             },
         }
     }
@@ -240,8 +263,67 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
         self
     }
 
+    /// Limits each client (by address) before anything else is done: no
+    /// body read, no signature check for a client over its rate (429 with
+    /// `Retry-After`). Off by default. See [`crate::rate_limit`].
+    pub fn pre_auth_limit(mut self, limit: RateLimit) -> Self {
+        self.config.rate.set_pre(limit);
+        self
+    }
+
+    /// Limits verified deliveries, after verification and before the
+    /// idempotency claim (429 with `Retry-After`). Keyed by the endpoint
+    /// and the provider unless [`post_auth_key`](Self::post_auth_key) says
+    /// otherwise. Off by default.
+    pub fn post_auth_limit(mut self, limit: RateLimit) -> Self {
+        self.config.rate.set_post(limit);
+        self
+    }
+
+    /// The key the post-authentication limit counts a delivery under,
+    /// computed from what verification proved and the request head (a
+    /// tenant from the path, the secret that matched, ...).
+    pub fn post_auth_key<F>(mut self, key: F) -> Self
+    where
+        F: Fn(&Verified, &http::request::Parts) -> String + Send + Sync + 'static,
+    {
+        self.config.rate.set_post_key(Arc::new(key));
+        self
+    }
+
+    /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` name the
+    /// client (default: none, the peer address is the client). See
+    /// [`crate::net`].
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.config.proxies = proxies;
+        self
+    }
+
+    /// Adds the `RateLimit-Policy` and `RateLimit` fields (IETF draft) to
+    /// the responses of rate-limited endpoints (default: off).
+    pub fn rate_limit_headers(mut self, on: bool) -> Self {
+        self.config.rate.headers = on;
+        self
+    }
+
+    /// How often the limiters drop the state of clients whose bucket is
+    /// full again (default 60 s). Runs on the tokio runtime, started on
+    /// first use.
+    pub fn rate_limit_housekeeping(mut self, every: Duration) -> Self {
+        self.config.rate.set_housekeeping(every);
+        self
+    }
+
+    /// Drives the rate limiters from a [`ManualClock`], for tests.
+    pub fn rate_limit_clock(mut self, clock: ManualClock) -> Self {
+        self.config.rate.set_clock(clock);
+        self
+    }
+
     /// Finishes the layer.
-    pub fn build(self) -> WebhookLayer<V, St> {
+    pub fn build(mut self) -> WebhookLayer<V, St> {
+        let c = &mut self.config;
+        c.rate.finish(&c.endpoint, &c.proxies);
         WebhookLayer {
             config: Arc::new(self.config),
         }

@@ -1,8 +1,10 @@
 //! The Tower middleware: [`WebhookLayer`] and [`WebhookService`].
 //!
-//! For each request, in this order: method and media type (405, 415), the
+//! For each request, in this order: the pre-authentication rate limit
+//! (429, see [`crate::rate_limit`]), method and media type (405, 415), the
 //! body up to a limit within a read timeout (413, 408), the provider's
-//! signature and timestamp (400, 401), the idempotency claim (duplicate:
+//! signature and timestamp (400, 401), the post-authentication rate limit
+//! (429), the idempotency claim (duplicate:
 //! 200 ack; in flight: 409), then the inner service with the verified body
 //! and [`Verified`](crate::Verified) in the request extensions. A 2xx from
 //! the inner service completes the claim; anything else releases it, so the

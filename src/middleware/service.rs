@@ -16,6 +16,7 @@ use super::layer::{Config, StorePolicy};
 use super::{ResponseBody, ResponseFuture};
 use crate::error::WebhookError;
 use crate::handshake::Answer;
+use crate::rate_limit::Tallies;
 use crate::store::{Claim, ClaimToken, EventKey, IdempotencyStore};
 use crate::verify::{Verified, Verifier};
 
@@ -133,7 +134,7 @@ impl Outcome {
 
 async fn deliver<S, V, St, B, ResBody>(
     config: Arc<Config<V, St>>,
-    mut inner: S,
+    inner: S,
     req: Request<B>,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
@@ -143,7 +144,37 @@ where
     B: Body + From<Bytes>,
     B::Error: Into<BoxError>,
 {
-    // GET handshakes carry no signature: answered before anything else.
+    // The pre-authentication limit comes first of all: a flood costs no
+    // body read and no hashing.
+    let mut tallies = Tallies::default();
+    let rate = &config.rate;
+    let mut res = match rate.check_pre(req.headers(), req.extensions(), &mut tallies) {
+        Ok(()) => handle(&config, inner, req, &mut tallies).await,
+        Err(e) => Ok(reject(&e)),
+    };
+    if let Ok(res) = &mut res {
+        rate.write_headers(&tallies, res.headers_mut());
+    }
+    res
+}
+
+async fn handle<S, V, St, B, ResBody>(
+    config: &Arc<Config<V, St>>,
+    mut inner: S,
+    req: Request<B>,
+    tallies: &mut Tallies,
+) -> Result<Response<ResponseBody<ResBody>>, S::Error>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    V: Verifier,
+    St: IdempotencyStore,
+    B: Body + From<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let config = Arc::clone(config);
+
+    // GET handshakes carry no signature: answered before anything but the
+    // pre-authentication limit.
     if let Some(h) = &config.handshake {
         match h.before_verify(req.method(), req.uri(), config.clock.now()) {
             Answer::Pass => {}
@@ -172,6 +203,11 @@ where
     let span = tracing::Span::current();
     if let Some(id) = verified.event_id() {
         span.record("event_id", id);
+    }
+    // Only verified deliveries count, and before the claim: a refused
+    // delivery leaves no trace in the store.
+    if let Err(e) = config.rate.check_post(&verified, &parts, tallies) {
+        return Ok(reject(&e));
     }
 
     let claims = match claim(&config, &verified).await {
@@ -281,7 +317,10 @@ fn reject<ResBody>(e: &WebhookError) -> Response<ResponseBody<ResBody>> {
         e,
         WebhookError::Verify(_) | WebhookError::StoreUnavailable { .. }
     );
-    if level_warn {
+    if matches!(e, WebhookError::RateLimited { .. }) {
+        // a flood must not become a flood of log lines
+        tracing::debug!(status = e.status().as_u16(), reason = %e, "webhook rejected");
+    } else if level_warn {
         tracing::warn!(status = e.status().as_u16(), reason = %e, "webhook rejected");
     } else {
         tracing::info!(status = e.status().as_u16(), reason = %e, "webhook rejected");

@@ -58,6 +58,26 @@ pub async fn send(
     headers: &HeaderMap,
     body: impl Into<Bytes>,
 ) -> Reply {
+    send_with(&client(), addr, method, path, headers, body).await
+}
+
+/// A client whose connections come from `local` (on Linux any
+/// `127.0.0.0/8` address works: two clients, two loopback addresses).
+pub fn client_from(local: std::net::IpAddr) -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_local_address(Some(local));
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// [`send`] through a given client.
+pub async fn send_with(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: impl Into<Bytes>,
+) -> Reply {
     let mut req = Request::builder()
         .method(method)
         .uri(format!("http://{addr}{path}"));
@@ -65,7 +85,7 @@ pub async fn send(
         req = req.header(k, v);
     }
     let req = req.body(Full::new(body.into())).expect("request builds");
-    let res = client().request(req).await.expect("server answers");
+    let res = client.request(req).await.expect("server answers");
     let (parts, body) = res.into_parts();
     let body = body.collect().await.expect("body reads").to_bytes();
     Reply {
