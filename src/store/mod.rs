@@ -77,6 +77,13 @@ use std::time::Duration;
 mod moka;
 pub use self::moka::MokaStore;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisStore;
+
 /// The key an event is claimed under: `endpoint:provider:id`.
 ///
 /// The endpoint name keeps two routes that receive the same provider apart
