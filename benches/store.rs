@@ -46,7 +46,10 @@ fn moka(c: &mut Criterion) {
             black_box(now(store.complete(&key, t, TTL)).expect("complete"))
         });
     });
-    println!("moka entries held: {} (capacity {capacity})", store.entry_count());
+    println!(
+        "moka entries held: {} (capacity {capacity})",
+        store.entry_count()
+    );
 }
 
 #[cfg(feature = "redis")]
@@ -64,7 +67,12 @@ mod redis_bench {
         info.lines()
             .filter_map(|l| {
                 let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-                let calls = rest.split(',').next()?.strip_prefix("calls=")?.parse().ok()?;
+                let calls = rest
+                    .split(',')
+                    .next()?
+                    .strip_prefix("calls=")?
+                    .parse()
+                    .ok()?;
                 Some((name.to_owned(), calls))
             })
             .collect()
@@ -74,7 +82,10 @@ mod redis_bench {
         after
             .iter()
             .map(|(name, a)| {
-                let b = before.iter().find(|(n, _)| n == name).map_or(0, |(_, b)| *b);
+                let b = before
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(0, |(_, b)| *b);
                 (name.clone(), a - b)
             })
             .filter(|(name, d)| *d > 0 && name != "info")
@@ -90,7 +101,10 @@ mod redis_bench {
             .enable_all()
             .build()
             .expect("runtime");
-        let prefix = format!("tw-bench:{:x}:", tower_webhook::store::ClaimToken::random().as_u128());
+        let prefix = format!(
+            "tw-bench:{:x}:",
+            tower_webhook::store::ClaimToken::random().as_u128()
+        );
         let store = rt
             .block_on(RedisStore::connect(&url, prefix))
             .expect("REDIS_URL is set but Redis does not answer");
@@ -106,7 +120,8 @@ mod redis_bench {
         let short = Duration::from_secs(5);
         let warm = EventKey::new("bench", "redis", "warm");
         if let Claim::Fresh(t) = rt.block_on(store.claim(&warm, short)).expect("claim") {
-            rt.block_on(store.complete(&warm, t, short)).expect("complete");
+            rt.block_on(store.complete(&warm, t, short))
+                .expect("complete");
         }
         const N: u64 = 1000;
         let keys: Vec<_> = (0..N)
@@ -126,7 +141,10 @@ mod redis_bench {
         }
         let s2 = rt.block_on(calls(&mut admin));
         for k in &keys {
-            assert_eq!(rt.block_on(store.claim(k, short)).expect("claim"), Claim::Done);
+            assert_eq!(
+                rt.block_on(store.claim(k, short)).expect("claim"),
+                Claim::Done
+            );
         }
         let s3 = rt.block_on(calls(&mut admin));
         let show = |what: &str, d: Vec<(String, u64)>| {

@@ -320,6 +320,90 @@ async fn github_replay_is_not_poisoned_by_a_failed_first_delivery() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
+/// Moka, except that claims of a signature digest never answer.
+#[derive(Debug, Clone, Default)]
+struct StallOnDigest(tower_webhook::MokaStore);
+
+impl IdempotencyStore for StallOnDigest {
+    async fn claim(
+        &self,
+        key: &tower_webhook::store::EventKey,
+        lease: Duration,
+    ) -> Result<tower_webhook::store::Claim, tower_webhook::store::StoreError> {
+        if key.as_str().contains(":sig:") {
+            std::future::pending::<()>().await;
+        }
+        self.0.claim(key, lease).await
+    }
+    async fn complete(
+        &self,
+        key: &tower_webhook::store::EventKey,
+        token: tower_webhook::store::ClaimToken,
+        ttl: Duration,
+    ) -> Result<bool, tower_webhook::store::StoreError> {
+        self.0.complete(key, token, ttl).await
+    }
+    async fn release(
+        &self,
+        key: &tower_webhook::store::EventKey,
+        token: tower_webhook::store::ClaimToken,
+    ) -> Result<bool, tower_webhook::store::StoreError> {
+        self.0.release(key, token).await
+    }
+}
+
+#[tokio::test]
+async fn a_request_dropped_between_two_claims_releases_the_first() {
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_webhook::store::{Claim, EventKey};
+
+    let store = StallOnDigest::default();
+    let layer = WebhookLayer::builder(GitHub::new(Secret::text(GH_SECRET).expect("secret")))
+        .with_store(store.clone())
+        .store_timeout(Duration::from_secs(30))
+        .build();
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(
+            |_: http::Request<http_body_util::Full<Bytes>>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                    Bytes::new(),
+                )))
+            },
+        ));
+    let body: &'static [u8] = br#"{"zen":"dropped"}"#;
+    let mut req = http::Request::post(PATH).header("content-type", "application/json");
+    for (k, v) in &testing::github(GH_SECRET, "d-dropped", "ping", body) {
+        req = req.header(k, v);
+    }
+    let req = req
+        .body(http_body_util::Full::new(Bytes::from_static(body)))
+        .expect("request");
+    // The id is claimed, then the digest claim hangs; the caller gives up.
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), svc.oneshot(req)).await;
+    assert!(gave_up.is_err(), "the digest claim was meant to hang");
+
+    let id = EventKey::new("github", "github", "d-dropped");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match store
+            .0
+            .claim(&id, Duration::from_secs(60))
+            .await
+            .expect("moka")
+        {
+            Claim::Fresh(_) => break,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "id claim never released: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
 #[cfg(feature = "redis")]
 mod redis {
     use std::sync::Mutex;
