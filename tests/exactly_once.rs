@@ -404,6 +404,77 @@ async fn a_request_dropped_between_two_claims_releases_the_first() {
     }
 }
 
+/// A store that never answers.
+#[derive(Debug, Clone, Default)]
+struct Hung;
+
+impl IdempotencyStore for Hung {
+    async fn claim(
+        &self,
+        _: &tower_webhook::store::EventKey,
+        _: Duration,
+    ) -> Result<tower_webhook::store::Claim, tower_webhook::store::StoreError> {
+        std::future::pending().await
+    }
+    async fn complete(
+        &self,
+        _: &tower_webhook::store::EventKey,
+        _: tower_webhook::store::ClaimToken,
+        _: Duration,
+    ) -> Result<bool, tower_webhook::store::StoreError> {
+        std::future::pending().await
+    }
+    async fn release(
+        &self,
+        _: &tower_webhook::store::EventKey,
+        _: tower_webhook::store::ClaimToken,
+    ) -> Result<bool, tower_webhook::store::StoreError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_hung_store_answers_503_with_retry_after_within_the_store_timeout() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = standard_layer()
+        .with_store(Hung)
+        .store_timeout(Duration::from_millis(150))
+        .build();
+    let addr = common::serve(app(layer, calls.clone(), always_ok, false)).await;
+    let body: &'static [u8] = br#"{"type":"hung"}"#;
+    let started = Instant::now();
+    let r = deliver(addr, &signed("msg_hung", body), body).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        r.headers
+            .get(http::header::RETRY_AFTER)
+            .map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn fail_open_handles_the_delivery_when_the_store_hangs() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let layer = standard_layer()
+        .with_store(Hung)
+        .store_timeout(Duration::from_millis(150))
+        .store_policy(tower_webhook::StorePolicy::FailOpen)
+        .build();
+    let addr = common::serve(app(layer, calls.clone(), always_ok, false)).await;
+    let body: &'static [u8] = br#"{"type":"hung"}"#;
+    let r = deliver(addr, &signed("msg_open", body), body).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!is_duplicate(&r));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
 #[cfg(feature = "redis")]
 mod redis {
     use std::sync::Mutex;
