@@ -475,6 +475,63 @@ async fn fail_open_handles_the_delivery_when_the_store_hangs() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
+/// Moka, remembering every key claimed.
+#[derive(Debug, Clone, Default)]
+struct Recording(tower_webhook::MokaStore, Arc<std::sync::Mutex<Vec<String>>>);
+
+impl IdempotencyStore for Recording {
+    async fn claim(
+        &self,
+        key: &tower_webhook::store::EventKey,
+        lease: Duration,
+    ) -> Result<tower_webhook::store::Claim, tower_webhook::store::StoreError> {
+        self.1.lock().expect("lock").push(key.as_str().to_owned());
+        self.0.claim(key, lease).await
+    }
+    async fn complete(
+        &self,
+        key: &tower_webhook::store::EventKey,
+        token: tower_webhook::store::ClaimToken,
+        ttl: Duration,
+    ) -> Result<bool, tower_webhook::store::StoreError> {
+        self.0.complete(key, token, ttl).await
+    }
+    async fn release(
+        &self,
+        key: &tower_webhook::store::EventKey,
+        token: tower_webhook::store::ClaimToken,
+    ) -> Result<bool, tower_webhook::store::StoreError> {
+        self.0.release(key, token).await
+    }
+}
+
+#[tokio::test]
+async fn github_claims_its_delivery_id_and_a_hash_of_the_signature_never_the_signature() {
+    let store = Recording::default();
+    let layer = WebhookLayer::builder(GitHub::new(Secret::text(GH_SECRET).expect("secret")))
+        .endpoint("gh")
+        .with_store(store.clone())
+        .build();
+    let addr = common::serve(app(layer, Arc::new(AtomicUsize::new(0)), always_ok, false)).await;
+    let body: &'static [u8] = br#"{"zen":"keys"}"#;
+    let headers = testing::github(GH_SECRET, "d-keys", "ping", body);
+    assert_eq!(deliver(addr, &headers, body).await.status, StatusCode::OK);
+
+    let sig = headers["x-hub-signature-256"].to_str().expect("ascii");
+    let sig = sig.strip_prefix("sha256=").expect("prefix");
+    let keys = store.1.lock().expect("lock").clone();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], "gh:github:d-keys");
+    let digest = keys[1].strip_prefix("gh:github:sig:").expect("digest key");
+    assert_eq!(digest.len(), 32, "{digest}");
+    for window in 0..sig.len() - 8 {
+        assert!(
+            !digest.contains(&sig[window..window + 8]),
+            "signature bytes in {digest}"
+        );
+    }
+}
+
 #[cfg(feature = "redis")]
 mod redis {
     use std::sync::Mutex;
