@@ -210,26 +210,30 @@ where
         return Ok(reject(&e));
     }
 
-    let claims = match claim(&config, &verified).await {
-        Ok(claims) => claims,
-        Err(Refusal::Duplicate) => {
-            record(Outcome::Duplicate, "already handled");
-            let mut res = Response::new(ResponseBody::own(Bytes::new()));
-            res.headers_mut()
-                .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
-            return Ok(res);
-        }
-        Err(Refusal::Error(e)) => return Ok(reject(&e)),
+    // The guard exists before the first claim: if this future is dropped
+    // between two claims (client gone), what was claimed is still released.
+    let mut guard = ClaimGuard {
+        config: Arc::clone(&config),
+        claims: Claims::default(),
     };
+    if let Err(refusal) = claim(&config, &verified, &mut guard.claims).await {
+        guard.release().await;
+        return Ok(match refusal {
+            Refusal::Duplicate => {
+                record(Outcome::Duplicate, "already handled");
+                let mut res = Response::new(ResponseBody::own(Bytes::new()));
+                res.headers_mut()
+                    .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
+                res
+            }
+            Refusal::Error(e) => reject(&e),
+        });
+    }
 
     parts.extensions.insert(verified);
     let req = Request::from_parts(parts, B::from(bytes));
-    // Released on drop unless disarmed: a panic in the handler or a dropped
+    // Released on drop unless completed: a panic in the handler or a dropped
     // request lets the provider's retry through.
-    let mut guard = ClaimGuard {
-        config: Arc::clone(&config),
-        claims,
-    };
     match inner.call(req).await {
         Ok(res) => {
             let ok = res.status().is_success();
@@ -344,7 +348,8 @@ enum Refusal {
 }
 
 /// At most two keys: the event id, and the signed content's digest where
-/// the id is not signed.
+/// the id is not signed. A slot is emptied only once its key was completed
+/// or released, so a future dropped halfway leaves the rest to the guard.
 #[derive(Default)]
 pub(crate) struct Claims {
     held: [Option<(EventKey, ClaimToken)>; 2],
@@ -356,8 +361,9 @@ impl Claims {
             *slot = Some((key, token));
         }
     }
-    fn take(&mut self) -> impl Iterator<Item = (EventKey, ClaimToken)> + use<> {
-        std::mem::take(&mut self.held).into_iter().flatten()
+
+    fn is_empty(&self) -> bool {
+        self.held.iter().all(Option::is_none)
     }
 }
 
@@ -367,8 +373,14 @@ fn keys(endpoint: &str, v: &Verified) -> [Option<EventKey>; 2] {
     let digest = match (v.id_signed(), v.content_digest(), &id) {
         // The id is not signed: a replay under a fresh id must still be
         // caught, so the signed content is claimed too.
+        // The digest is the signature itself: hash it, so that no signature
+        // value lands in the store (nor in its logs, slowlog, MONITOR).
         (false, Some(d), Some(_)) => {
-            let hex = hex::encode(d.get(..16).unwrap_or_default());
+            use sha2::Digest;
+            let hashed = sha2::Sha256::new_with_prefix(b"tower-webhook dedup\0")
+                .chain_update(d)
+                .finalize();
+            let hex = hex::encode(hashed.get(..16).unwrap_or_default());
             Some(EventKey::new(endpoint, provider, &format!("sig:{hex}")))
         }
         _ => None,
@@ -379,10 +391,10 @@ fn keys(endpoint: &str, v: &Verified) -> [Option<EventKey>; 2] {
 async fn claim<V, St: IdempotencyStore>(
     config: &Config<V, St>,
     verified: &Verified,
-) -> Result<Claims, Refusal> {
-    let mut claims = Claims::default();
+    claims: &mut Claims,
+) -> Result<(), Refusal> {
     if !config.dedup {
-        return Ok(claims);
+        return Ok(());
     }
     for key in keys(&config.endpoint, verified).into_iter().flatten() {
         let answer =
@@ -401,21 +413,21 @@ async fn claim<V, St: IdempotencyStore>(
                 tracing::error!(error = %e, "idempotency store failed");
                 match store_failure(config) {
                     Some(e) => Refusal::Error(e),
-                    None => return Ok(claims),
+                    None => return Ok(()),
                 }
             }
             Err(_) => {
                 tracing::error!(timeout = ?config.store_timeout, "idempotency store did not answer");
                 match store_failure(config) {
                     Some(e) => Refusal::Error(e),
-                    None => return Ok(claims),
+                    None => return Ok(()),
                 }
             }
         };
-        release_all(config, claims).await;
+        // The caller releases what was claimed so far.
         return Err(refusal);
     }
-    Ok(claims)
+    Ok(())
 }
 
 fn store_failure<V, St>(config: &Config<V, St>) -> Option<WebhookError> {
@@ -430,15 +442,19 @@ fn store_failure<V, St>(config: &Config<V, St>) -> Option<WebhookError> {
     }
 }
 
-async fn release_all<V, St: IdempotencyStore>(config: &Config<V, St>, mut claims: Claims) {
-    for (key, token) in claims.take() {
-        match tokio::time::timeout(config.store_timeout, config.store.release(&key, token)).await {
+async fn release_all<V, St: IdempotencyStore>(config: &Config<V, St>, claims: &mut Claims) {
+    for slot in &mut claims.held {
+        let Some((key, token)) = slot.as_ref() else {
+            continue;
+        };
+        match tokio::time::timeout(config.store_timeout, config.store.release(key, *token)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "could not release claim; it expires with its lease")
             }
             Err(_) => tracing::error!("release timed out; the claim expires with its lease"),
         }
+        *slot = None;
     }
 }
 
@@ -450,8 +466,11 @@ struct ClaimGuard<V: Verifier, St: IdempotencyStore> {
 impl<V: Verifier, St: IdempotencyStore> ClaimGuard<V, St> {
     async fn complete(&mut self) {
         let config = &self.config;
-        for (key, token) in self.claims.take() {
-            let done = config.store.complete(&key, token, config.ttl);
+        for slot in &mut self.claims.held {
+            let Some((key, token)) = slot.as_ref() else {
+                continue;
+            };
+            let done = config.store.complete(key, *token, config.ttl);
             match tokio::time::timeout(config.store_timeout, done).await {
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => tracing::warn!(
@@ -464,26 +483,26 @@ impl<V: Verifier, St: IdempotencyStore> ClaimGuard<V, St> {
                     tracing::error!("completing the claim timed out: a retry may be handled again")
                 }
             }
+            *slot = None;
         }
     }
 
     async fn release(&mut self) {
-        let claims = std::mem::take(&mut self.claims);
-        release_all(&self.config, claims).await;
+        release_all(&self.config, &mut self.claims).await;
     }
 }
 
 impl<V: Verifier, St: IdempotencyStore> Drop for ClaimGuard<V, St> {
     fn drop(&mut self) {
-        let claims = std::mem::take(&mut self.claims);
-        if claims.held.iter().all(Option::is_none) {
+        if self.claims.is_empty() {
             return;
         }
+        let mut claims = std::mem::take(&mut self.claims);
         tracing::warn!("handler panicked or the request was dropped: releasing the claim");
         let config = Arc::clone(&self.config);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                handle.spawn(async move { release_all(&config, claims).await });
+                handle.spawn(async move { release_all(&config, &mut claims).await });
             }
             Err(_) => tracing::error!("no runtime to release the claim; it expires with its lease"),
         }

@@ -77,6 +77,13 @@ use std::time::Duration;
 mod moka;
 pub use self::moka::MokaStore;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisStore;
+
 /// The key an event is claimed under: `endpoint:provider:id`.
 ///
 /// The endpoint name keeps two routes that receive the same provider apart
@@ -114,20 +121,31 @@ impl fmt::Display for EventKey {
 pub struct ClaimToken(u128);
 
 impl ClaimToken {
-    /// A fresh random token.
+    /// A fresh token, unique among all tokens of all processes: a random
+    /// 128-bit seed per process (from the OS, once) combined with a counter.
+    /// Tokens need to be unique, not secret, and this keeps a system call
+    /// off every claim.
     pub fn random() -> Self {
-        let mut b = [0u8; 16];
-        // Without an OS random source, fall back to time and a counter:
-        // tokens need to be unique, not secret.
-        if getrandom::fill(&mut b).is_err() {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static N: AtomicU64 = AtomicU64::new(0);
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEED: OnceLock<u128> = OnceLock::new();
+        static N: AtomicU64 = AtomicU64::new(0);
+        let seed = *SEED.get_or_init(|| {
+            let mut b = [0u8; 16];
+            if getrandom::fill(&mut b).is_ok() {
+                return u128::from_le_bytes(b);
+            }
+            // Without an OS random source, fall back to the time and the
+            // process id.
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
-            return Self(t ^ u128::from(N.fetch_add(1, Ordering::Relaxed)) << 64);
-        }
-        Self(u128::from_le_bytes(b))
+            t ^ (u128::from(std::process::id()) << 96)
+        });
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        // XOR with the seed is a bijection: distinct counters give distinct
+        // tokens within the process; distinct seeds keep processes apart.
+        Self(seed ^ u128::from(n))
     }
 
     /// The token as a number (for stores that persist it).
@@ -295,5 +313,39 @@ impl<A: IdempotencyStore, B: IdempotencyStore> IdempotencyStore for EitherStore<
             Self::Left(s) => s.release(key, token).await,
             Self::Right(s) => s.release(key, token).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_across_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..25_000)
+                        .map(|_| ClaimToken::random())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for t in threads {
+            for token in t.join().expect("thread") {
+                assert!(seen.insert(token), "token {token:?} handed out twice");
+            }
+        }
+        assert_eq!(seen.len(), 100_000);
+    }
+
+    #[test]
+    fn event_key_joins_endpoint_provider_and_id() {
+        let k = EventKey::new("billing", "stripe", "evt_1");
+        assert_eq!(k.as_str(), "billing:stripe:evt_1");
+        assert_eq!(k.to_string(), "billing:stripe:evt_1");
     }
 }

@@ -23,6 +23,16 @@ impl State {
     }
 }
 
+/// `now + d`, saturating: `Instant + Duration::MAX` would panic, and a
+/// caller may well pass a huge TTL to mean "forever". Moka caps expiry
+/// times on its own, far below this bound.
+fn deadline(now: Instant, d: Duration) -> Instant {
+    const FOREVER: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
+    now.checked_add(d.min(FOREVER))
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
+}
+
 /// Each entry lives until its own deadline: a lease for claims, the TTL for
 /// completed ids.
 struct PerEntry;
@@ -109,7 +119,7 @@ impl IdempotencyStore for MokaStore {
                 Some(state) if state.until() > now => Op::Nop,
                 _ => Op::Put(State::InFlight {
                     token,
-                    until: now + lease,
+                    until: deadline(now, lease),
                 }),
             });
         Ok(match result {
@@ -137,9 +147,9 @@ impl IdempotencyStore for MokaStore {
             .cache
             .entry_by_ref(key.as_str())
             .and_compute_with(|entry| match entry.map(|e| e.into_value()) {
-                Some(State::InFlight { token: t, .. }) if t == token => {
-                    Op::Put(State::Done { until: now + ttl })
-                }
+                Some(State::InFlight { token: t, .. }) if t == token => Op::Put(State::Done {
+                    until: deadline(now, ttl),
+                }),
                 _ => Op::Nop,
             });
         Ok(matches!(result, CompResult::ReplacedWith(_)))

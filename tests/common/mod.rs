@@ -115,3 +115,281 @@ pub fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+/// A key prefix no other test run uses, so runs against one Redis never collide.
+pub fn unique_prefix(test: &str) -> String {
+    let n = tower_webhook::store::ClaimToken::random().as_u128();
+    format!("tw-test:{test}:{n:032x}:")
+}
+
+/// `REDIS_URL`, when the environment names a Redis for the tests.
+pub fn redis_url() -> Option<String> {
+    std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// The idempotency store contract, as tests run against any backend.
+///
+/// `$make` is an `async` block giving `Option<impl IdempotencyStore>`; each
+/// test makes its own store and passes (printing why) when it gives `None`
+/// (a backend that is not configured here). Use it with
+/// `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        mod conformance {
+            use std::sync::Arc;
+            use std::time::Duration;
+
+            use tower_webhook::store::{Claim, ClaimToken, EventKey, IdempotencyStore};
+
+            #[allow(unused_imports)]
+            use super::*;
+
+            const LEASE: Duration = Duration::from_secs(30);
+            const TTL: Duration = Duration::from_secs(300);
+
+            macro_rules! store {
+                () => {
+                    match $make.await {
+                        Some(store) => store,
+                        None => {
+                            eprintln!("backend not configured here: nothing to check");
+                            return;
+                        }
+                    }
+                };
+            }
+
+            fn key(id: &str) -> EventKey {
+                EventKey::new("conformance", "test", id)
+            }
+
+            async fn fresh(
+                store: &impl IdempotencyStore,
+                key: &EventKey,
+                lease: Duration,
+            ) -> ClaimToken {
+                match store.claim(key, lease).await.expect("store answers") {
+                    Claim::Fresh(token) => token,
+                    other => panic!("expected a fresh claim of {key}, got {other:?}"),
+                }
+            }
+
+            #[tokio::test]
+            async fn first_claim_of_a_key_is_fresh() {
+                let store = store!();
+                let a = fresh(&store, &key("a"), LEASE).await;
+                let b = fresh(&store, &key("b"), LEASE).await;
+                assert_ne!(a, b, "each claim gets its own token");
+            }
+
+            #[tokio::test]
+            async fn second_claim_is_in_flight_for_at_most_the_lease() {
+                let store = store!();
+                let k = key("evt");
+                fresh(&store, &k, LEASE).await;
+                match store.claim(&k, LEASE).await.expect("store answers") {
+                    Claim::InFlight { retry_after } => {
+                        assert!(retry_after <= LEASE, "{retry_after:?} > lease");
+                        assert!(
+                            retry_after > LEASE - Duration::from_secs(5),
+                            "{retry_after:?}"
+                        );
+                    }
+                    other => panic!("expected InFlight, got {other:?}"),
+                }
+            }
+
+            #[tokio::test]
+            async fn completed_key_is_done() {
+                let store = store!();
+                let k = key("evt");
+                let token = fresh(&store, &k, LEASE).await;
+                assert!(store.complete(&k, token, TTL).await.expect("store answers"));
+                assert_eq!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::Done
+                );
+                assert_eq!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::Done
+                );
+            }
+
+            #[tokio::test]
+            async fn released_key_is_fresh_again() {
+                let store = store!();
+                let k = key("evt");
+                let first = fresh(&store, &k, LEASE).await;
+                assert!(store.release(&k, first).await.expect("store answers"));
+                let second = fresh(&store, &k, LEASE).await;
+                assert_ne!(first, second);
+                assert!(
+                    !store.release(&k, first).await.expect("store answers"),
+                    "a released token holds nothing"
+                );
+            }
+
+            #[tokio::test]
+            async fn claim_is_fresh_again_after_its_lease_expires() {
+                let store = store!();
+                let k = key("evt");
+                fresh(&store, &k, Duration::from_millis(200)).await;
+                assert!(matches!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::InFlight { .. }
+                ));
+                tokio::time::sleep(Duration::from_millis(350)).await;
+                fresh(&store, &k, LEASE).await;
+            }
+
+            #[tokio::test]
+            async fn done_is_forgotten_after_its_ttl() {
+                let store = store!();
+                let k = key("evt");
+                let token = fresh(&store, &k, LEASE).await;
+                assert!(
+                    store
+                        .complete(&k, token, Duration::from_millis(200))
+                        .await
+                        .expect("store answers")
+                );
+                assert_eq!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::Done
+                );
+                tokio::time::sleep(Duration::from_millis(350)).await;
+                fresh(&store, &k, LEASE).await;
+            }
+
+            #[tokio::test]
+            async fn complete_with_a_wrong_token_is_refused_and_changes_nothing() {
+                let store = store!();
+                let k = key("evt");
+                let token = fresh(&store, &k, LEASE).await;
+                let wrong = ClaimToken::from_u128(token.as_u128() ^ 1);
+                assert!(!store.complete(&k, wrong, TTL).await.expect("store answers"));
+                assert!(matches!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::InFlight { .. }
+                ));
+                assert!(
+                    !store
+                        .complete(&key("never-claimed"), wrong, TTL)
+                        .await
+                        .expect("store answers")
+                );
+                fresh(&store, &key("never-claimed"), LEASE).await;
+                // The real holder still can.
+                assert!(store.complete(&k, token, TTL).await.expect("store answers"));
+                assert_eq!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::Done
+                );
+            }
+
+            #[tokio::test]
+            async fn release_with_a_wrong_token_is_refused_and_changes_nothing() {
+                let store = store!();
+                let k = key("evt");
+                let token = fresh(&store, &k, LEASE).await;
+                let wrong = ClaimToken::from_u128(token.as_u128() ^ 1);
+                assert!(!store.release(&k, wrong).await.expect("store answers"));
+                assert!(matches!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::InFlight { .. }
+                ));
+                // Nor can anyone release a completed key.
+                assert!(store.complete(&k, token, TTL).await.expect("store answers"));
+                assert!(!store.release(&k, token).await.expect("store answers"));
+                assert!(!store.release(&k, wrong).await.expect("store answers"));
+                assert_eq!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::Done
+                );
+            }
+
+            #[tokio::test]
+            async fn late_holder_cannot_touch_the_next_claim() {
+                let store = store!();
+                let k = key("evt");
+                let late = fresh(&store, &k, Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let current = fresh(&store, &k, LEASE).await;
+                assert!(!store.complete(&k, late, TTL).await.expect("store answers"));
+                assert!(!store.release(&k, late).await.expect("store answers"));
+                assert!(matches!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::InFlight { .. }
+                ));
+                assert!(
+                    store
+                        .complete(&k, current, TTL)
+                        .await
+                        .expect("store answers")
+                );
+            }
+
+            #[tokio::test]
+            async fn keys_of_other_endpoints_and_providers_are_independent() {
+                let store = store!();
+                let token = fresh(&store, &EventKey::new("a", "stripe", "evt_1"), LEASE).await;
+                assert!(
+                    store
+                        .complete(&EventKey::new("a", "stripe", "evt_1"), token, TTL)
+                        .await
+                        .expect("store answers")
+                );
+                fresh(&store, &EventKey::new("b", "stripe", "evt_1"), LEASE).await;
+                fresh(&store, &EventKey::new("a", "github", "evt_1"), LEASE).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn of_32_concurrent_claims_exactly_one_is_fresh() {
+                let store = Arc::new(store!());
+                let k = key("contended");
+                let start = Arc::new(tokio::sync::Barrier::new(32));
+                let tasks: Vec<_> = (0..32)
+                    .map(|_| {
+                        let (store, k, start) = (Arc::clone(&store), k.clone(), Arc::clone(&start));
+                        tokio::spawn(async move {
+                            start.wait().await;
+                            store.claim(&k, LEASE).await.expect("store answers")
+                        })
+                    })
+                    .collect();
+                let mut fresh = 0;
+                for t in tasks {
+                    match t.await.expect("task runs") {
+                        Claim::Fresh(_) => fresh += 1,
+                        Claim::InFlight { retry_after } => assert!(retry_after <= LEASE),
+                        Claim::Done => panic!("nobody completed the key"),
+                    }
+                }
+                assert_eq!(fresh, 1);
+            }
+
+            #[tokio::test]
+            async fn huge_ttl_and_zero_lease_are_accepted() {
+                let store = store!();
+                let k = key("forever");
+                let token = fresh(&store, &k, LEASE).await;
+                assert!(
+                    store
+                        .complete(&k, token, Duration::MAX)
+                        .await
+                        .expect("store answers")
+                );
+                assert_eq!(
+                    store.claim(&k, LEASE).await.expect("store answers"),
+                    Claim::Done
+                );
+                // A zero lease expires at once (or within a millisecond).
+                let z = key("zero");
+                fresh(&store, &z, Duration::ZERO).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                fresh(&store, &z, LEASE).await;
+            }
+        }
+    };
+}

@@ -1,0 +1,182 @@
+//! Cost of the idempotency bookkeeping per delivery: one claim plus one
+//! complete, as the layer does for a fresh event.
+//!
+//! `cargo bench --bench store -- --warm-up-time 1 --measurement-time 3`
+//! measures the moka store; with `--features redis` and `REDIS_URL` set it
+//! measures Redis on that server too and prints how many round trips
+//! (commands the server received from this client) each operation takes.
+
+// `criterion_group!` makes an undocumented public fn.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures_util::FutureExt;
+use tower_webhook::MokaStore;
+use tower_webhook::store::{Claim, EventKey, IdempotencyStore};
+
+const LEASE: Duration = Duration::from_secs(60);
+const TTL: Duration = Duration::from_secs(3600);
+
+/// Runs a moka operation, which never waits, without a runtime.
+fn now<T>(f: impl std::future::Future<Output = T>) -> T {
+    f.now_or_never().expect("moka answers without waiting")
+}
+
+fn moka(c: &mut Criterion) {
+    let capacity = 100_000u32;
+    let store = MokaStore::with_capacity(u64::from(capacity));
+    // Start full, so that every new id also evicts one: the steady state.
+    for i in 0..capacity {
+        let key = EventKey::new("bench", "moka", &format!("fill-{i}"));
+        if let Claim::Fresh(t) = now(store.claim(&key, LEASE)).expect("claim") {
+            now(store.complete(&key, t, TTL)).expect("complete");
+        }
+    }
+    let mut n = 0u64;
+    c.bench_function("moka claim+complete (100k capacity, full)", |b| {
+        b.iter(|| {
+            n += 1;
+            let key = EventKey::new("bench", "moka", itoa::Buffer::new().format(n));
+            let Claim::Fresh(t) = now(store.claim(&key, LEASE)).expect("claim") else {
+                panic!("new id not fresh");
+            };
+            black_box(now(store.complete(&key, t, TTL)).expect("complete"))
+        });
+    });
+    println!(
+        "moka entries held: {} (capacity {capacity})",
+        store.entry_count()
+    );
+}
+
+#[cfg(feature = "redis")]
+mod redis_bench {
+    use super::*;
+    use tower_webhook::store::RedisStore;
+
+    /// Calls of each command the server has run, from `INFO commandstats`.
+    async fn calls(conn: &mut redis::aio::MultiplexedConnection) -> Vec<(String, u64)> {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(conn)
+            .await
+            .expect("INFO");
+        info.lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = rest
+                    .split(',')
+                    .next()?
+                    .strip_prefix("calls=")?
+                    .parse()
+                    .ok()?;
+                Some((name.to_owned(), calls))
+            })
+            .collect()
+    }
+
+    fn delta(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<(String, u64)> {
+        after
+            .iter()
+            .map(|(name, a)| {
+                let b = before
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(0, |(_, b)| *b);
+                (name.clone(), a - b)
+            })
+            .filter(|(name, d)| *d > 0 && name != "info")
+            .collect()
+    }
+
+    pub(super) fn redis(c: &mut Criterion) {
+        let Some(url) = std::env::var("REDIS_URL").ok() else {
+            println!("REDIS_URL not set: Redis not measured");
+            return;
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let prefix = format!(
+            "tw-bench:{:x}:",
+            tower_webhook::store::ClaimToken::random().as_u128()
+        );
+        let store = rt
+            .block_on(RedisStore::connect(&url, prefix))
+            .expect("REDIS_URL is set but Redis does not answer");
+        let mut admin = rt
+            .block_on(async {
+                redis::Client::open(url.as_str())?
+                    .get_multiplexed_async_connection()
+                    .await
+            })
+            .expect("admin connection");
+
+        // Warm the script cache, then count what 1000 operations cost.
+        let short = Duration::from_secs(5);
+        let warm = EventKey::new("bench", "redis", "warm");
+        if let Claim::Fresh(t) = rt.block_on(store.claim(&warm, short)).expect("claim") {
+            rt.block_on(store.complete(&warm, t, short))
+                .expect("complete");
+        }
+        const N: u64 = 1000;
+        let keys: Vec<_> = (0..N)
+            .map(|i| EventKey::new("bench", "redis", &format!("count-{i}")))
+            .collect();
+        let mut tokens = Vec::new();
+        let s0 = rt.block_on(calls(&mut admin));
+        for k in &keys {
+            match rt.block_on(store.claim(k, short)).expect("claim") {
+                Claim::Fresh(t) => tokens.push(t),
+                other => panic!("{other:?}"),
+            }
+        }
+        let s1 = rt.block_on(calls(&mut admin));
+        for (k, t) in keys.iter().zip(&tokens) {
+            assert!(rt.block_on(store.complete(k, *t, short)).expect("complete"));
+        }
+        let s2 = rt.block_on(calls(&mut admin));
+        for k in &keys {
+            assert_eq!(
+                rt.block_on(store.claim(k, short)).expect("claim"),
+                Claim::Done
+            );
+        }
+        let s3 = rt.block_on(calls(&mut admin));
+        let show = |what: &str, d: Vec<(String, u64)>| {
+            let per: Vec<String> = d
+                .iter()
+                .map(|(n, c)| format!("{n}={}", *c as f64 / N as f64))
+                .collect();
+            println!("redis {what}, commands per operation: {}", per.join(" "));
+        };
+        println!("(round trips = evalsha + eval; the others run inside the script)");
+        show("claim (fresh)", delta(&s0, &s1));
+        show("complete", delta(&s1, &s2));
+        show("claim (duplicate)", delta(&s2, &s3));
+
+        let mut n = 0u64;
+        c.bench_function("redis claim+complete (loopback)", |b| {
+            b.iter(|| {
+                n += 1;
+                let key = EventKey::new("bench", "redis", itoa::Buffer::new().format(n));
+                rt.block_on(async {
+                    let Claim::Fresh(t) = store.claim(&key, short).await.expect("claim") else {
+                        panic!("new id not fresh");
+                    };
+                    black_box(store.complete(&key, t, short).await.expect("complete"))
+                })
+            });
+        });
+    }
+}
+
+#[cfg(feature = "redis")]
+criterion_group!(benches, moka, redis_bench::redis);
+#[cfg(not(feature = "redis"))]
+criterion_group!(benches, moka);
+criterion_main!(benches);
