@@ -193,7 +193,8 @@ fn check_error(p: &Provider, e: &VerifyError, secrets: &[&str]) {
         p.name
     );
     let shown = format!("{e} {e:?}");
-    for s in secrets {
+    // (a short secret may be a word of any message)
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
         assert!(
             !shown.contains(s),
             "{}: error {shown:?} names a secret",
@@ -347,9 +348,12 @@ pub fn timestamp(data: &[u8]) {
     assert_eq!(replaced, 1, "{}: no header carries the timestamp", p.name);
     match verifier.verify(&request(headers), BODY, now()) {
         Ok(v) => {
-            let worth = std::str::from_utf8(text)
+            // The signature covers the timestamp: the text's leading digits
+            // must be worth NOW (Stripe's `t=` may be followed by more items
+            // of its list, and, as Stripe's libraries, it reads the number).
+            let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+            let worth = std::str::from_utf8(&text[..digits])
                 .ok()
-                .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|t| t.parse::<u128>().ok());
             assert_eq!(
                 worth,
