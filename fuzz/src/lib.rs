@@ -591,7 +591,7 @@ pub fn verify(data: &[u8]) {
 /// Whatever the fuzzer built, it is not signed with a secret it never saw.
 fn verify_forged(p: &Provider, d: &Delivery) {
     let (text, key) = random_secret(p);
-    let tolerance = if d.at % 2 == 0 {
+    let tolerance = if d.at.is_multiple_of(2) {
         p.tolerance_or_none()
     } else {
         Tolerance::unchecked()
