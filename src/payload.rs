@@ -69,10 +69,15 @@ pub fn is_form(content_type: Option<&str>) -> bool {
 
 /// Parses JSON into `T`.
 ///
+/// The whole body must be UTF-8 (RFC 8259), including the fields `T` does
+/// not read: serde_json alone skips those without checking them.
+///
 /// # Errors
 /// [`PayloadError::Syntax`] or [`PayloadError::Shape`].
 pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| PayloadError::Syntax(format!("body is not UTF-8: {e}")))?;
+    serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => PayloadError::Shape(e.to_string()),
         serde_json::error::Category::Io
         | serde_json::error::Category::Syntax
@@ -199,5 +204,22 @@ mod tests {
         .unwrap();
         let json: Ev = parse_form_json(Some("application/json"), br#"{"id":1}"#).unwrap();
         assert_eq!(form, json);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Event {
+        id: String,
+    }
+
+    #[test]
+    fn rejects_invalid_utf8_in_a_field_the_type_ignores() {
+        // found by the `payload` fuzz target: serde_json skips ignored
+        // strings without checking their bytes
+        let body = b"{\"note\":\"caf\xff\",\"id\":\"evt_1\"}";
+        let err = json::<Event>(body).unwrap_err();
+        assert!(matches!(err, PayloadError::Syntax(_)), "{err:?}");
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        let ok = json::<Event>(br#"{"note":"caf\u00e9","id":"evt_1"}"#).unwrap();
+        assert_eq!(ok.id, "evt_1");
     }
 }
