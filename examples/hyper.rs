@@ -23,8 +23,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_webhook::body::Body;
 use tower_webhook::net::ClientAddr;
-use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe};
-use tower_webhook::{Secret, Verified, Verifier, WebhookLayer, payload};
+use tower_webhook::{Verified, Verifier, WebhookLayer, payload};
 
 type Res =
     Response<http_body_util::combinators::UnsyncBoxBody<Bytes, tower_webhook::body::BoxError>>;
@@ -46,7 +45,7 @@ fn json(status: StatusCode, body: String) -> Res {
 
 /// One provider's stack: the layer, then a handler that parses the verified
 /// payload (400/422 rules of `payload::parse`) and records the delivery.
-fn route<V: Verifier>(verifier: V, events: Events) -> Route {
+fn route(layer: WebhookLayer<Box<dyn Verifier>, common::DemoStore>, events: Events) -> Route {
     let handler = service_fn(move |req: Request<Body>| {
         let events = events.clone();
         async move {
@@ -77,14 +76,14 @@ fn route<V: Verifier>(verifier: V, events: Events) -> Route {
         }
     });
     let stack = ServiceBuilder::new()
-        .layer(WebhookLayer::new(verifier))
+        .layer(layer)
         .service(handler)
         .map_response(|res| res.map(|b| b.boxed_unsync()));
     BoxCloneSyncService::new(stack)
 }
 
 struct Routes {
-    by_path: Vec<(&'static str, Route)>,
+    by_path: Vec<(String, Route)>,
     events: Events,
 }
 
@@ -107,42 +106,28 @@ impl Routes {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     common::init_tracing();
-    let s = Secrets::from_env();
+    let store = common::store().await?;
     let events = Events::default();
-    let e = || events.clone();
-    let routes = std::sync::Arc::new(Routes {
-        by_path: vec![
-            (
-                "/webhooks/standard",
-                route(
-                    StandardWebhooks::new(Secret::standard_webhooks(&s.standard.value)?),
-                    e(),
-                ),
-            ),
-            (
-                "/webhooks/stripe",
-                route(Stripe::new(Secret::text(&s.stripe.value)?), e()),
-            ),
-            (
-                "/webhooks/github",
-                route(GitHub::new(Secret::text(&s.github.value)?), e()),
-            ),
-            (
-                "/webhooks/slack",
-                route(Slack::new(Secret::text(&s.slack.value)?), e()),
-            ),
-            (
-                "/webhooks/shopify",
-                route(Shopify::new(Secret::text(&s.shopify.value)?), e()),
-            ),
-        ],
-        events: events.clone(),
-    });
+    let mut by_path = Vec::new();
+    let mut demos = Vec::new();
+    for r in common::routes()? {
+        if r.secret.demo {
+            demos.push((r.path.clone(), r.secret.var, r.secret.value.clone()));
+        }
+        let path = r.path.clone();
+        by_path.push((path, route(common::layer(r, &store)?, events.clone())));
+    }
+    let routes = std::sync::Arc::new(Routes { by_path, events });
 
     let listener = tokio::net::TcpListener::bind(common::bind()).await?;
-    common::banner("hyper", listener.local_addr()?, &s);
+    common::banner(
+        "hyper",
+        listener.local_addr()?,
+        &Secrets::from_env(),
+        &demos,
+    );
     loop {
         let (stream, peer) = listener.accept().await?;
         let routes = routes.clone();

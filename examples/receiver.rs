@@ -1,16 +1,20 @@
-//! The demo receiver (axum): one route per provider, each behind
-//! `WebhookLayer` with default settings, and `GET /events` listing what was
-//! accepted.
+//! The demo receiver (axum): `POST /webhooks/<provider>` for every provider,
+//! each behind `WebhookLayer` with default settings, and `GET /events`
+//! listing what was accepted.
 //!
 //! ```text
 //! cargo run --example receiver                 # listens on 127.0.0.1:3000
 //! BIND=0.0.0.0:8080 cargo run --example receiver
 //! ```
 //!
-//! Secrets come from `STANDARD_WEBHOOK_SECRET` (`whsec_` + base64),
-//! `STRIPE_WEBHOOK_SECRET`, `GITHUB_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`
-//! and `SHOPIFY_WEBHOOK_SECRET`; an unset one gets a demo secret, printed
-//! at start with a ready-to-run `curl` that sends a signed delivery.
+//! Each provider's secret comes from its environment variable (the
+//! README's provider table names them; `STRIPE_WEBHOOK_SECRET`,
+//! `GITHUB_WEBHOOK_SECRET`, ...); an unset one gets a demo value, printed at
+//! start with ready-to-run `curl` commands that send signed deliveries.
+//! `REDIS_URL` (and `REDIS_KEY_PREFIX`) switch de-duplication to Redis;
+//! `RATE_LIMIT_PER_SECOND` / `RATE_LIMIT_BURST` set the pre-authentication
+//! limit; `TRUSTED_PROXIES` and `PUBLIC_BASE_URL` are for running behind a
+//! proxy.
 
 mod common;
 
@@ -21,8 +25,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::{Events, Secrets};
 use serde_json::{Value, json};
-use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe};
-use tower_webhook::{Secret, Verifier, Webhook, WebhookLayer};
+use tower_webhook::Webhook;
 
 async fn accept(State(events): State<Events>, hook: Webhook<Value>) -> Json<Value> {
     common::record(&events, &hook.meta);
@@ -36,45 +39,28 @@ async fn list(State(events): State<Events>) -> ([(http::HeaderName, &'static str
     )
 }
 
-fn route<V: Verifier>(verifier: V) -> Router<Events> {
-    Router::new()
-        .route("/", post(accept))
-        .route_layer(WebhookLayer::new(verifier))
-}
-
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     common::init_tracing();
-    let s = Secrets::from_env();
-    let events = Events::default();
-    let app = Router::new()
-        .nest(
-            "/webhooks/standard",
-            route(StandardWebhooks::new(Secret::standard_webhooks(
-                &s.standard.value,
-            )?)),
-        )
-        .nest(
-            "/webhooks/stripe",
-            route(Stripe::new(Secret::text(&s.stripe.value)?)),
-        )
-        .nest(
-            "/webhooks/github",
-            route(GitHub::new(Secret::text(&s.github.value)?)),
-        )
-        .nest(
-            "/webhooks/slack",
-            route(Slack::new(Secret::text(&s.slack.value)?)),
-        )
-        .nest(
-            "/webhooks/shopify",
-            route(Shopify::new(Secret::text(&s.shopify.value)?)),
-        )
-        .route("/events", get(list))
-        .with_state(events);
+    let store = common::store().await?;
+    let mut app = Router::new().route("/events", get(list));
+    let mut demos = Vec::new();
+    for route in common::routes()? {
+        if route.secret.demo {
+            demos.push((
+                route.path.clone(),
+                route.secret.var,
+                route.secret.value.clone(),
+            ));
+        }
+        let path = route.path.clone();
+        let layer = common::layer(route, &store)?;
+        app = app.merge(Router::new().route(&path, post(accept)).route_layer(layer));
+    }
+    let app = app.with_state(Events::default());
 
     let listener = tokio::net::TcpListener::bind(common::bind()).await?;
-    common::banner("axum", listener.local_addr()?, &s);
+    common::banner("axum", listener.local_addr()?, &Secrets::from_env(), &demos);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -7,7 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
-use tower_webhook::{Verified, testing};
+use tower_webhook::handshake::Handshake;
+use tower_webhook::net::{PublicUrl, TrustedProxies};
+use tower_webhook::providers::{
+    Adyen, Discord, GitHub, GitLab, Intercom, LemonSqueezy, Linear, Mailgun, Mandrill, Paddle,
+    SendGrid, Shopify, Slack, Square, StandardWebhooks, Stripe, Svix, Twilio, Twitch, Typeform,
+    Unsigned, WooCommerce, WpWebhooks, Zoom,
+};
+use tower_webhook::rate_limit::RateLimit;
+use tower_webhook::store::{EitherStore, MokaStore, RedisStore};
+use tower_webhook::{PublicKey, Secret, Verified, Verifier, WebhookLayer, testing};
 
 /// One provider's secret: from its environment variable, or a demo value.
 pub struct Demo {
@@ -31,7 +40,10 @@ fn secret(var: &'static str, demo: &str) -> Demo {
     }
 }
 
-/// The secrets of the demo's routes.
+/// The seed of the demo Ed25519 / ECDSA keys (Discord, SendGrid).
+pub const DEMO_SEED: [u8; 32] = [7; 32];
+
+/// The secrets of the demo's main routes (the banner's examples use them).
 pub struct Secrets {
     pub standard: Demo,
     pub stripe: Demo,
@@ -53,6 +65,288 @@ impl Secrets {
             shopify: secret("SHOPIFY_WEBHOOK_SECRET", "demo-shopify-secret"),
         }
     }
+}
+
+/// One route of the demo: `POST /webhooks/<name>` behind its verifier.
+pub struct DemoRoute {
+    pub path: String,
+    pub verifier: Box<dyn Verifier>,
+    pub handshake: Option<Handshake>,
+    /// The secret or key in use, and whether it is a demo value.
+    pub secret: Demo,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// URL-signing providers (Twilio, Mandrill, Square) need the URL the
+/// sender used: `PUBLIC_BASE_URL` (e.g. `https://hooks.example.com`) plus
+/// the route's path, else the request's own `Host` (or `X-Forwarded-*`
+/// from `TRUSTED_PROXIES`), plain `http` as the demo listens.
+fn public_url() -> Result<PublicUrl, BoxError> {
+    Ok(match std::env::var("PUBLIC_BASE_URL") {
+        Ok(base) if !base.is_empty() => PublicUrl::base(base.trim_end_matches('/'))?,
+        _ => PublicUrl::from_request(trusted_proxies()?).default_scheme("http")?,
+    })
+}
+
+/// `TRUSTED_PROXIES`: comma-separated CIDR ranges of reverse proxies.
+pub fn trusted_proxies() -> Result<TrustedProxies, BoxError> {
+    let list = std::env::var("TRUSTED_PROXIES").unwrap_or_default();
+    Ok(TrustedProxies::new(
+        list.split(',').map(str::trim).filter(|s| !s.is_empty()),
+    )?)
+}
+
+/// Every provider's route, its verifier built from the environment (or a
+/// demo secret). The README's provider table lists the variables.
+pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
+    let s = Secrets::from_env();
+    let text = |d: &Demo| Secret::text(&d.value);
+    let std_secret = |d: &Demo| Secret::standard_webhooks(&d.value);
+    let mut r: Vec<DemoRoute> = Vec::new();
+    let mut add =
+        |name: &str, verifier: Box<dyn Verifier>, handshake: Option<Handshake>, secret: Demo| {
+            r.push(DemoRoute {
+                path: format!("/webhooks/{name}"),
+                verifier,
+                handshake,
+                secret,
+            });
+        };
+
+    let mut standard = StandardWebhooks::new(std_secret(&s.standard)?);
+    if let Ok(pk) = std::env::var("STANDARD_WEBHOOK_PUBLIC_KEY") {
+        standard = standard.add_public_key(PublicKey::standard_webhooks(&pk)?);
+    }
+    add("standard", Box::new(standard), None, s.standard);
+    add(
+        "stripe",
+        Box::new(Stripe::new(text(&s.stripe)?)),
+        None,
+        s.stripe,
+    );
+    add(
+        "github",
+        Box::new(GitHub::new(text(&s.github)?)),
+        None,
+        s.github,
+    );
+    add(
+        "slack",
+        Box::new(Slack::new(text(&s.slack)?)),
+        Some(Handshake::slack()),
+        s.slack,
+    );
+    add(
+        "shopify",
+        Box::new(Shopify::new(text(&s.shopify)?)),
+        None,
+        s.shopify,
+    );
+
+    let d = secret("SVIX_WEBHOOK_SECRET", "whsec_c3ZpeCBkZW1vIHNlY3JldCBrZXk=");
+    add("svix", Box::new(Svix::new(std_secret(&d)?)), None, d);
+    let d = secret("TWILIO_AUTH_TOKEN", "demo-twilio-auth-token");
+    add(
+        "twilio",
+        Box::new(Twilio::new(text(&d)?).public_url(public_url()?)),
+        None,
+        d,
+    );
+    let d = secret("INTERCOM_CLIENT_SECRET", "demo-intercom-secret");
+    add("intercom", Box::new(Intercom::new(text(&d)?)), None, d);
+    let d = secret("MANDRILL_WEBHOOK_KEY", "demo-mandrill-key");
+    add(
+        "mandrill",
+        Box::new(Mandrill::new(text(&d)?).public_url(public_url()?)),
+        None,
+        d,
+    );
+    let d = secret("MAILCHIMP_WEBHOOK_TOKEN", "demo-mailchimp-token");
+    add(
+        "mailchimp",
+        Box::new(
+            Unsigned::mailchimp()
+                .token_query("token", text(&d)?)
+                .build()?,
+        ),
+        None,
+        d,
+    );
+    let d = secret("WOOCOMMERCE_WEBHOOK_SECRET", "demo-woocommerce-secret");
+    add(
+        "woocommerce",
+        Box::new(WooCommerce::new(text(&d)?)),
+        None,
+        d,
+    );
+    let d = secret("WP_WEBHOOKS_SECRET", "demo-wp-webhooks-secret");
+    let created =
+        std::env::var("WP_WEBHOOKS_DATE_CREATED").unwrap_or_else(|_| "2026-01-02 03:04:05".into());
+    add(
+        "wp-webhooks",
+        Box::new(WpWebhooks::new(text(&d)?, &created)),
+        None,
+        d,
+    );
+    let d = secret("ZAPIER_WEBHOOK_TOKEN", "demo-zapier-token");
+    add(
+        "zapier",
+        Box::new(
+            Unsigned::zapier()
+                .token_header("x-webhook-token", text(&d)?)?
+                .build()?,
+        ),
+        None,
+        d,
+    );
+    let d = secret("PAPERTRAIL_WEBHOOK_TOKEN", "demo-papertrail-token");
+    add(
+        "papertrail",
+        Box::new(
+            Unsigned::papertrail()
+                .token_query("token", text(&d)?)
+                .build()?,
+        ),
+        None,
+        d,
+    );
+    let d = secret("PADDLE_WEBHOOK_SECRET", "pdl_ntfset_demo_secret");
+    add("paddle", Box::new(Paddle::new(text(&d)?)), None, d);
+    let d = secret("LINEAR_WEBHOOK_SECRET", "demo-linear-secret");
+    add("linear", Box::new(Linear::new(text(&d)?)), None, d);
+    let d = secret(
+        "DISCORD_PUBLIC_KEY",
+        &tower_webhook::testing::discord_public_key(&DEMO_SEED),
+    );
+    add(
+        "discord",
+        Box::new(Discord::new(PublicKey::hex(&d.value)?)),
+        Some(Handshake::discord()),
+        d,
+    );
+    let d = secret(
+        "SENDGRID_VERIFICATION_KEY",
+        &tower_webhook::testing::sendgrid_public_key(&DEMO_SEED),
+    );
+    add("sendgrid", Box::new(SendGrid::new(&d.value)?), None, d);
+    let d = secret("SQUARE_SIGNATURE_KEY", "demo-square-signature-key");
+    add(
+        "square",
+        Box::new(Square::new(text(&d)?).public_url(public_url()?)),
+        None,
+        d,
+    );
+    let d = secret("ZOOM_SECRET_TOKEN", "demo-zoom-secret-token");
+    add(
+        "zoom",
+        Box::new(Zoom::new(text(&d)?)),
+        Some(Handshake::zoom(text(&d)?)),
+        d,
+    );
+    let d = secret("TWITCH_WEBHOOK_SECRET", "demo-twitch-secret");
+    add(
+        "twitch",
+        Box::new(Twitch::new(text(&d)?)),
+        Some(Handshake::twitch()),
+        d,
+    );
+    let d = secret("GITLAB_WEBHOOK_TOKEN", "demo-gitlab-token");
+    add("gitlab", Box::new(GitLab::token(text(&d)?)), None, d);
+    let d = secret(
+        "GITLAB_SIGNING_TOKEN",
+        "whsec_Z2l0bGFiIGRlbW8gc2lnbmluZyB0b2tlbiEhIQ==",
+    );
+    add(
+        "gitlab-signing",
+        Box::new(GitLab::signing_token(std_secret(&d)?)),
+        None,
+        d,
+    );
+    let d = secret("MAILGUN_SIGNING_KEY", "demo-mailgun-signing-key");
+    add("mailgun", Box::new(Mailgun::new(text(&d)?)), None, d);
+    let d = secret(
+        "ADYEN_HMAC_KEY",
+        "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+    );
+    add(
+        "adyen",
+        Box::new(Adyen::new(Secret::hex(&d.value)?)),
+        None,
+        secret("ADYEN_HMAC_KEY", &d.value),
+    );
+    add(
+        "adyen-header",
+        Box::new(Adyen::hmac_header(Secret::hex(&d.value)?)),
+        None,
+        d,
+    );
+    let d = secret("LEMONSQUEEZY_SIGNING_SECRET", "demo-lemonsqueezy-secret");
+    add(
+        "lemonsqueezy",
+        Box::new(LemonSqueezy::new(text(&d)?)),
+        None,
+        d,
+    );
+    let d = secret("TYPEFORM_WEBHOOK_SECRET", "demo-typeform-secret");
+    add("typeform", Box::new(Typeform::new(text(&d)?)), None, d);
+    Ok(r)
+}
+
+/// The idempotency store of the demo: Redis when `REDIS_URL` is set (keys
+/// prefixed with `REDIS_KEY_PREFIX`, default `tower-webhook-demo:`), else
+/// in memory. One store serves every route (keys carry the endpoint).
+pub type DemoStore = EitherStore<RedisStore, MokaStore>;
+
+pub async fn store() -> Result<DemoStore, BoxError> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => {
+            let prefix =
+                std::env::var("REDIS_KEY_PREFIX").unwrap_or_else(|_| "tower-webhook-demo:".into());
+            let store = RedisStore::connect(&url, prefix).await?;
+            println!("  idempotency store: Redis ({:?})", store.prefix());
+            Ok(EitherStore::Left(store))
+        }
+        _ => Ok(EitherStore::Right(MokaStore::new())),
+    }
+}
+
+/// The pre-authentication rate limit of the demo: generous by default,
+/// `RATE_LIMIT_PER_SECOND` (default 200) and `RATE_LIMIT_BURST` (default
+/// 400) per client address; `RATE_LIMIT_PER_SECOND=0` turns it off.
+pub fn pre_auth_limit() -> Result<Option<RateLimit>, BoxError> {
+    let num = |var: &str, default: u32| -> Result<u32, BoxError> {
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(v.trim().parse()?),
+            _ => Ok(default),
+        }
+    };
+    let per_second = num("RATE_LIMIT_PER_SECOND", 200)?;
+    if per_second == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        RateLimit::per_second(per_second)?.burst(num("RATE_LIMIT_BURST", 400)?)?,
+    ))
+}
+
+/// The layer of one demo route: default settings, plus the shared store,
+/// the pre-authentication limit, trusted proxies and the handshake.
+pub fn layer(
+    route: DemoRoute,
+    store: &DemoStore,
+) -> Result<WebhookLayer<Box<dyn Verifier>, DemoStore>, BoxError> {
+    let mut b = WebhookLayer::builder(route.verifier)
+        .endpoint(&route.path)
+        .with_store(store.clone())
+        .trusted_proxies(trusted_proxies()?);
+    if let Some(limit) = pre_auth_limit()? {
+        b = b.pre_auth_limit(limit);
+    }
+    if let Some(h) = route.handshake {
+        b = b.handshake(h);
+    }
+    Ok(b.build())
 }
 
 /// The address to listen on: `BIND`, else `127.0.0.1:3000`.
@@ -96,12 +390,10 @@ fn curl(addr: SocketAddr, path: &str, headers: &http::HeaderMap, body: &str) -> 
 
 /// Prints the `listening on` line, the demo secrets in use, and ready-to-run
 /// `curl` commands that send signed deliveries.
-pub fn banner(name: &str, addr: SocketAddr, s: &Secrets) {
+pub fn banner(name: &str, addr: SocketAddr, s: &Secrets, demos: &[(String, &'static str, String)]) {
     println!("tower-webhook demo receiver ({name}) listening on http://{addr}");
-    for d in [&s.standard, &s.stripe, &s.github, &s.slack, &s.shopify] {
-        if d.demo {
-            println!("  {} not set: using the demo secret {:?}", d.var, d.value);
-        }
+    for (path, var, value) in demos {
+        println!("  POST {path}: {var} not set, using the demo value {value:?}");
     }
     if s.standard.demo {
         let body = r#"{"type":"demo.ping","data":{"hello":"world"}}"#;

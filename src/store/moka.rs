@@ -126,8 +126,11 @@ impl IdempotencyStore for MokaStore {
             CompResult::Inserted(_) | CompResult::ReplacedWith(_) => Claim::Fresh(token),
             CompResult::Unchanged(e) => match e.into_value() {
                 State::Done { .. } => Claim::Done,
+                // Measured from a fresh `now`: the holder may have stamped
+                // its deadline after this call read the clock, and
+                // `retry_after` must never exceed a lease.
                 State::InFlight { until, .. } => Claim::InFlight {
-                    retry_after: until.saturating_duration_since(now),
+                    retry_after: until.saturating_duration_since(Instant::now()),
                 },
             },
             CompResult::StillNone(_) | CompResult::Removed(_) => {
