@@ -14,6 +14,7 @@ pub mod payload;
 pub mod providers;
 pub mod rate_limit;
 pub mod secret;
+pub mod source;
 pub mod store;
 pub mod verify;
 
