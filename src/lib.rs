@@ -16,6 +16,7 @@ pub mod rate_limit;
 pub mod secret;
 pub mod source;
 pub mod store;
+pub mod stored;
 pub mod verify;
 
 #[cfg(feature = "axum")]
