@@ -59,7 +59,9 @@ impl BodyMac {
         let header = kit::signature(parts, self.header)?;
         let candidates = kit::prefixed(header, self.prefix, self.encoding);
         let m = keys.verify(now, &[body], &candidates)?;
-        let mut v = Verified::new(self.provider).with_key_label(m.label());
+        let mut v = Verified::new(self.provider)
+            .with_key_label(m.label())
+            .with_content_digest(m.mac.digest32());
 
         let header_value = |f: Field| -> Result<Option<&str>, VerifyError> {
             match f {

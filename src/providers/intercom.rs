@@ -33,9 +33,9 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::verify::VerifyError;
     use crate::Secret;
     use crate::providers::attacks::{self, Case};
+    use crate::verify::VerifyError;
 
     const SECRET: &str = "client-secret";
     const BODY: &[u8] = br#"{"type":"notification_event","id":"notif_1","topic":"ping"}"#;

@@ -34,9 +34,9 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::verify::VerifyError;
     use crate::Secret;
     use crate::providers::attacks::{self, Case};
+    use crate::verify::VerifyError;
 
     const SECRET: &str = "ls-secret";
     const BODY: &[u8] = br#"{"meta":{"event_name":"order_created"},"data":{"id":"1"}}"#;

@@ -31,9 +31,9 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::verify::VerifyError;
     use crate::Secret;
     use crate::providers::attacks::{self, Case};
+    use crate::verify::VerifyError;
 
     const SECRET: &str = "tf-secret";
     const BODY: &[u8] =
