@@ -349,6 +349,28 @@ pub(crate) fn required<'a>(parts: &'a Parts, name: &'static str) -> Result<&'a s
     }
 }
 
+/// A required header whose value may be any UTF-8 (PHP senders put names
+/// with accents in headers), not only visible ASCII.
+///
+/// # Errors
+/// [`VerifyError::MissingHeader`] when absent or empty,
+/// [`VerifyError::MalformedHeader`] when repeated or not UTF-8.
+pub(crate) fn required_utf8<'a>(
+    parts: &'a Parts,
+    name: &'static str,
+) -> Result<&'a str, VerifyError> {
+    let mut all = parts.headers.get_all(name).iter();
+    let value = all.next().ok_or(VerifyError::MissingHeader(name))?;
+    if all.next().is_some() {
+        return Err(VerifyError::MalformedHeader(name));
+    }
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok("") => Err(VerifyError::MissingHeader(name)),
+        Ok(v) => Ok(v),
+        Err(_) => Err(VerifyError::MalformedHeader(name)),
+    }
+}
+
 /// The signature header.
 ///
 /// # Errors
