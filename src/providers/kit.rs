@@ -98,7 +98,7 @@ impl Sig {
         }
     }
 
-    /// A short id derived from the MAC (hex of its first 16 bytes), for
+    /// A short id derived from the MAC (hex of a domain-separated hash), for
     /// providers that sign the whole body but send no event id: a retry
     /// carries the same body, hence the same id.
     pub(crate) fn id_hex(&self) -> String {

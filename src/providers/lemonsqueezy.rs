@@ -22,7 +22,7 @@ body_mac_provider!(
     ///
     /// Lemon Squeezy sends no event id. The whole body is signed and a retry
     /// resends it unchanged, so the event id is derived from the signature (hex
-    /// of its first 16 bytes; [`Verified::id_signed`] is true). Event type:
+    /// of a hash of it; [`Verified::id_signed`](crate::Verified::id_signed) is true). Event type:
     /// `X-Event-Name`, else the body's `meta.event_name`.
     LemonSqueezy,
     Algorithm::Sha256,
