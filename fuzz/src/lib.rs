@@ -841,8 +841,28 @@ pub fn forwarded(data: &[u8]) {
         }
         Err(e) => panic!("unexpected {e:?}"),
     };
+    // Inputs with a `Forwarded` header exercise the RFC 7239 mode, the
+    // others the default X-Forwarded-For mode.
+    let standard = headers.contains_key(FORWARDED);
+    let proxies = if standard {
+        proxies.use_forwarded()
+    } else {
+        proxies
+    };
 
     let client = proxies.client_ip(peer, &headers);
+    // The forwarding header that was not chosen is never read.
+    let mut other = headers.clone();
+    if standard {
+        other.remove("x-forwarded-for");
+    } else {
+        other.remove(FORWARDED);
+    }
+    assert_eq!(
+        proxies.client_ip(peer, &other),
+        client,
+        "the forwarding header that was not chosen changed the client"
+    );
     assert_eq!(client, proxies.client_ip(peer, &headers));
     assert_eq!(proxies.client_ip(peer, &HeaderMap::new()), canonical(peer));
     assert_eq!(
@@ -856,7 +876,7 @@ pub fn forwarded(data: &[u8]) {
 
     // One more hop on the right, as the last proxy would append it.
     let mut more = headers.clone();
-    if headers.contains_key(FORWARDED) {
+    if standard {
         let hop = match extra {
             IpAddr::V4(v4) => format!("for={v4}"),
             IpAddr::V6(v6) => format!("for=\"[{v6}]\""),
