@@ -38,11 +38,13 @@
 //! ```
 
 mod body;
+mod endpoint;
 mod future;
 mod layer;
 mod service;
 
 pub use body::ResponseBody;
+pub use endpoint::{Admission, Admitted, DUPLICATE_HEADER, Endpoint, Ticket};
 pub use future::ResponseFuture;
 pub use layer::{StorePolicy, WebhookLayer, WebhookLayerBuilder};
-pub use service::{DUPLICATE_HEADER, WebhookService};
+pub use service::WebhookService;
