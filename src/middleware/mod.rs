@@ -10,6 +10,9 @@
 //! the inner service completes the claim; anything else releases it, so the
 //! provider's retry is processed.
 //!
+//! The same path without Tower, for other servers, is an [`Endpoint`]
+//! (from [`WebhookLayer::endpoint`]); the actix-web adapter is built on it.
+//!
 //! ```
 //! use std::convert::Infallible;
 //! use bytes::Bytes;
