@@ -104,10 +104,8 @@ struct Case {
 }
 
 fn json_headers(mut h: HeaderMap) -> HeaderMap {
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.entry(http::header::CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static("application/json"));
     h
 }
 
@@ -133,7 +131,7 @@ fn case(
 /// The suite for one server; `n` makes its event ids unique. Returns the
 /// cases and the `(provider, id)` of each delivery that must be accepted,
 /// in order.
-fn suite(n: &str) -> (Vec<Case>, Vec<(&'static str, String)>) {
+fn suite(n: &str, addr: SocketAddr) -> (Vec<Case>, Vec<(&'static str, String)>) {
     let s = demo::Secrets::from_env();
     let now = common::now();
     let mut cases = Vec::new();
@@ -225,6 +223,57 @@ fn suite(n: &str) -> (Vec<Case>, Vec<(&'static str, String)>) {
             StatusCode::METHOD_NOT_ALLOWED,
         )
     });
+
+    let mut text_plain = st.clone();
+    text_plain.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    );
+    cases.push(case(
+        "stripe unsupported media type",
+        "/webhooks/stripe",
+        text_plain,
+        st_body.clone(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    ));
+
+    // Twilio signs the URL the sender used (here the `Host` the client
+    // sends, with the query) and a form body: the request head must reach
+    // the verifier intact on every server.
+    let tw_token = demo::routes()
+        .expect("demo routes")
+        .into_iter()
+        .find(|r| r.path == "/webhooks/twilio")
+        .expect("a twilio route")
+        .secret
+        .value;
+    let tw_body = format!("MessageSid=SM{n}&Body=hello+there");
+    let tw_url = format!("http://{addr}/webhooks/twilio?tenant=a%20b");
+    let mut tw = testing::twilio(&tw_token, &tw_url, tw_body.as_bytes());
+    let tw_id = format!("{n}-tw-1");
+    tw.insert(
+        "i-twilio-idempotency-token",
+        HeaderValue::from_str(&tw_id).expect("visible"),
+    );
+    tw.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    cases.push(case(
+        "twilio form body accepted",
+        "/webhooks/twilio?tenant=a%20b",
+        tw.clone(),
+        tw_body.clone(),
+        StatusCode::OK,
+    ));
+    accepted.push(("twilio", tw_id));
+    cases.push(case(
+        "twilio signed for another query",
+        "/webhooks/twilio?tenant=c",
+        tw,
+        tw_body,
+        StatusCode::UNAUTHORIZED,
+    ));
 
     // Standard Webhooks: malformed header, invalid JSON, its corrected
     // retry (the claim was released), then a second event.
@@ -320,7 +369,7 @@ async fn axum_hyper_and_actix_demos_answer_the_same_requests_alike() {
     let mut events: Vec<(&str, Value)> = Vec::new();
     for (name, addr) in &servers {
         let nonce = format!("{run:x}{name}");
-        let (cases, accepted) = suite(&nonce);
+        let (cases, accepted) = suite(&nonce, *addr);
         let mut got = Vec::new();
         for c in &cases {
             let r = common::send(*addr, c.method.clone(), c.path, &c.headers, c.body.clone()).await;
