@@ -317,3 +317,92 @@ async fn middleware_answers_405_and_415_with_json_bodies() {
     let res = call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+/// Serves `layer` at `/hook` on a real actix server (own thread, own
+/// system); the handler answers 200.
+fn real_server(layer: WebhookLayer<GitHub>) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            actix_web::HttpServer::new(move || {
+                App::new().service(
+                    web::resource("/hook")
+                        .wrap(WebhookMiddleware::new(&layer))
+                        .route(
+                            web::post()
+                                .to(|_: Webhook<Push>| async { HttpResponse::Ok().finish() }),
+                        ),
+                )
+            })
+            .workers(1)
+            .listen(listener)
+            .expect("listen")
+            .run()
+            .await
+        })
+    });
+    addr
+}
+
+/// Writes `head` then each chunk of `body` (with a pause) on a raw
+/// connection and returns the status line.
+fn raw_exchange(addr: SocketAddr, head: &str, body: &[&[u8]]) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    conn.write_all(head.as_bytes()).expect("head");
+    for chunk in body {
+        // the server may answer (and close) before the body is sent
+        if conn.write_all(chunk).is_err() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut answer = vec![0u8; 256];
+    let n = conn.read(&mut answer).expect("an answer");
+    let text = String::from_utf8_lossy(answer.get(..n).unwrap_or_default()).into_owned();
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn slow_body_answers_408_and_long_chunked_body_413_while_read() {
+    let layer = WebhookLayer::builder(GitHub::new(Secret::text(SECRET).expect("secret")))
+        .read_timeout(std::time::Duration::from_millis(300))
+        .body_limit(64)
+        .build();
+    let addr = real_server(layer);
+    // wait for the server
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // 10 of the 40 declared bytes, then silence
+    let head = "POST /hook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n";
+    let status = raw_exchange(addr, head, &[b"{\"ref\":\"ab"]);
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+
+    // declared too long: refused before reading
+    let head = "POST /hook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 65\r\n\r\n";
+    let status = raw_exchange(addr, head, &[]);
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+
+    // chunked, no length: counted while read (3 chunks of 30 bytes)
+    let head = "POST /hook HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    let chunk = format!("1e\r\n{}\r\n", "a".repeat(30));
+    let status = raw_exchange(
+        addr,
+        head,
+        &[
+            chunk.as_bytes(),
+            chunk.as_bytes(),
+            chunk.as_bytes(),
+            b"0\r\n\r\n",
+        ],
+    );
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+}
