@@ -60,6 +60,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseErr
 use bytes::Bytes;
 use http_body::Frame;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::middleware::{Admission, Endpoint, WebhookLayer};
 use crate::net::ClientAddr;
@@ -173,7 +174,8 @@ where
             req.set_payload(Payload::from(admitted.body));
             let ticket = admitted.ticket;
             // Dropped unfinished (panic, client gone): the ticket releases.
-            match service.call(req).await {
+            let span = ticket.span().clone();
+            match service.call(req).instrument(span).await {
                 Ok(mut res) => {
                     copy_headers(&ticket.headers(), res.headers_mut());
                     let ok = res.status().is_success();

@@ -138,6 +138,12 @@ impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
         h
     }
 
+    /// The delivery's `webhook` span (provider, endpoint, event id,
+    /// outcome): run the handler in it to have its log lines carry them.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
     /// Completes the claim when `success` (the handler answered 2xx), else
     /// releases it so that the provider's retry is handled.
     pub async fn finish(self, success: bool) {
