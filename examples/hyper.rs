@@ -105,9 +105,23 @@ impl Routes {
     }
 }
 
+#[cfg_attr(test, allow(dead_code))]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     common::init_tracing();
+    let listener = tokio::net::TcpListener::bind(common::bind()).await?;
+    run(listener).await
+}
+
+/// Serves the demo on `listener` (the black-box suite, tests/blackbox.rs,
+/// runs it in-process).
+///
+/// # Errors
+/// The store (Redis) or the settings from the environment fail, or the
+/// server stops on an I/O error.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = common::store().await?;
     let events = Events::default();
     let mut by_path = Vec::new();
@@ -121,7 +135,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let routes = std::sync::Arc::new(Routes { by_path, events });
 
-    let listener = tokio::net::TcpListener::bind(common::bind()).await?;
     common::banner(
         "hyper",
         listener.local_addr()?,

@@ -39,9 +39,23 @@ async fn list(State(events): State<Events>) -> ([(http::HeaderName, &'static str
     )
 }
 
+#[cfg_attr(test, allow(dead_code))]
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     common::init_tracing();
+    let listener = tokio::net::TcpListener::bind(common::bind()).await?;
+    run(listener).await
+}
+
+/// Serves the demo on `listener` (the black-box suite, tests/blackbox.rs,
+/// runs it in-process).
+///
+/// # Errors
+/// The store (Redis) or the settings from the environment fail, or the
+/// server stops on an I/O error.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = common::store().await?;
     let mut app = Router::new().route("/events", get(list));
     let mut demos = Vec::new();
@@ -59,7 +73,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let app = app.with_state(Events::default());
 
-    let listener = tokio::net::TcpListener::bind(common::bind()).await?;
     common::banner("axum", listener.local_addr()?, &Secrets::from_env(), &demos);
     axum::serve(
         listener,

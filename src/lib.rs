@@ -27,6 +27,10 @@ pub mod extract;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
+
 pub use error::{ConfigError, WebhookError};
 #[cfg(feature = "axum")]
 pub use extract::{Webhook, WebhookRejection};

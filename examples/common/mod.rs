@@ -1,4 +1,4 @@
-//! What the demo servers (axum, hyper) share: secrets from the environment,
+//! What the demo servers (axum, hyper, actix) share: secrets from the environment,
 //! the start banner, and the `/events` record.
 #![allow(dead_code, unreachable_pub)]
 

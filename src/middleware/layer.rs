@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::Method;
 use tower_layer::Layer;
 
-use super::WebhookService;
+use super::{Endpoint, WebhookService};
 use crate::handshake::Handshake;
 use crate::net::TrustedProxies;
 use crate::rate_limit::{ManualClock, PostAuthLimiter, PreAuthLimiter, RateLimit, Stages};
@@ -136,6 +136,13 @@ impl<V, St> WebhookLayer<V, St> {
     /// The post-authentication limiter, if one is set.
     pub fn post_auth_limiter(&self) -> Option<&PostAuthLimiter> {
         self.config.rate.post()
+    }
+
+    /// The checks and bookkeeping of this layer without Tower, for other
+    /// servers (the actix-web adapter uses it): see [`Endpoint`]. It shares
+    /// this layer's configuration, store and rate limiters.
+    pub fn endpoint(&self) -> Endpoint<V, St> {
+        Endpoint::new(Arc::clone(&self.config))
     }
 }
 

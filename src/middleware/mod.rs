@@ -10,6 +10,9 @@
 //! the inner service completes the claim; anything else releases it, so the
 //! provider's retry is processed.
 //!
+//! The same path without Tower, for other servers, is an [`Endpoint`]
+//! (from [`WebhookLayer::endpoint`]); the actix-web adapter is built on it.
+//!
 //! ```
 //! use std::convert::Infallible;
 //! use bytes::Bytes;
@@ -38,11 +41,13 @@
 //! ```
 
 mod body;
+mod endpoint;
 mod future;
 mod layer;
 mod service;
 
 pub use body::ResponseBody;
+pub use endpoint::{Admission, Admitted, DUPLICATE_HEADER, Endpoint, Ticket};
 pub use future::ResponseFuture;
 pub use layer::{StorePolicy, WebhookLayer, WebhookLayerBuilder};
-pub use service::{DUPLICATE_HEADER, WebhookService};
+pub use service::WebhookService;

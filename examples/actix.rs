@@ -1,0 +1,82 @@
+//! The demo receiver on actix-web 4: `POST /webhooks/<provider>` for every
+//! provider, each resource wrapped in `tower_webhook::actix::WebhookMiddleware`,
+//! and `GET /events`. Same routes, environment and `BIND` contract as
+//! `examples/receiver.rs`.
+//!
+//! ```text
+//! cargo run --example actix --features actix
+//! ```
+
+mod common;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use common::{Events, Secrets};
+use serde_json::Value;
+use tower_webhook::actix::{Webhook, WebhookMiddleware};
+
+async fn accept(events: web::Data<Events>, hook: Webhook<Value>) -> HttpResponse {
+    common::record(&events, &hook.meta);
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"ok":true}"#)
+}
+
+async fn list(events: web::Data<Events>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(common::events_json(&events))
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    common::init_tracing();
+    let listener = std::net::TcpListener::bind(common::bind())?;
+    actix_web::rt::System::new().block_on(run(listener))
+}
+
+/// Serves the demo on `listener`, inside an actix system (the black-box
+/// suite, tests/blackbox.rs, runs it in-process).
+///
+/// # Errors
+/// The store (Redis) or the settings from the environment fail, or the
+/// server stops on an I/O error.
+pub async fn run(
+    listener: std::net::TcpListener,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let store = common::store().await?;
+    let mut layers = Vec::new();
+    let mut demos = Vec::new();
+    for r in common::routes()? {
+        if r.secret.demo {
+            demos.push((r.path.clone(), r.secret.var, r.secret.value.clone()));
+        }
+        let path = r.path.clone();
+        layers.push((path, common::layer(r, &store)?));
+    }
+    let events = web::Data::new(Events::default());
+
+    common::banner(
+        "actix",
+        listener.local_addr()?,
+        &Secrets::from_env(),
+        &demos,
+    );
+    HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(events.clone())
+            .route("/events", web::get().to(list));
+        for (path, layer) in &layers {
+            app = app.service(
+                web::resource(path.as_str())
+                    .wrap(WebhookMiddleware::new(layer))
+                    .route(web::post().to(accept)),
+            );
+        }
+        app
+    })
+    .workers(2)
+    .listen(listener)?
+    .run()
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,611 @@
+//! [`Endpoint`]: the path of one delivery, without any framework.
+//!
+//! The tower [`WebhookService`](super::WebhookService) and the actix-web
+//! adapter are thin wrappers around it; a server of your own can be one too.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
+
+use super::layer::{Config, StorePolicy};
+use crate::error::WebhookError;
+use crate::handshake::Answer;
+use crate::rate_limit::Tallies;
+use crate::store::{Claim, ClaimToken, EventKey, IdempotencyStore};
+use crate::verify::{Verified, Verifier};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Header set on the 200 answer to a duplicate delivery.
+pub const DUPLICATE_HEADER: &str = "webhook-duplicate";
+
+/// One webhook endpoint's checks and bookkeeping, for any server: get it
+/// from [`WebhookLayer::endpoint`](super::WebhookLayer::endpoint), call
+/// [`admit`](Self::admit) with the request, and either send the ready
+/// response or run your handler and [`finish`](Ticket::finish) the ticket.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, StatusCode};
+/// use http_body_util::Full;
+/// use tower_webhook::middleware::Admission;
+/// use tower_webhook::{providers::GitHub, testing, Secret, WebhookLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let endpoint = WebhookLayer::new(GitHub::new(Secret::text("s3cret")?)).endpoint();
+/// let body = br#"{"ref":"main"}"#;
+/// let send = || -> Result<_, http::Error> {
+///     let mut req = Request::post("/hooks/github").header("content-type", "application/json");
+///     for (k, v) in &testing::github("s3cret", "d-1", "push", body) {
+///         req = req.header(k, v);
+///     }
+///     req.body(Full::new(Bytes::from_static(body)))
+/// };
+///
+/// match endpoint.admit(send()?).await {
+///     Admission::Admitted(a) => {
+///         assert_eq!(a.verified.event_type(), Some("push"));
+///         assert_eq!(a.body, &body[..]);
+///         // ... handle the event ...
+///         a.ticket.finish(true).await; // handled: a retry is a duplicate
+///     }
+///     Admission::Respond(res) => panic!("refused: {}", res.status()),
+/// }
+/// let Admission::Respond(again) = endpoint.admit(send()?).await else { panic!() };
+/// assert_eq!(again.status(), StatusCode::OK);
+/// assert_eq!(again.headers()["webhook-duplicate"], "true");
+/// # Ok(()) }
+/// ```
+pub struct Endpoint<V, St> {
+    config: Arc<Config<V, St>>,
+}
+
+impl<V, St> Clone for Endpoint<V, St> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<V: Verifier, St: fmt::Debug> fmt::Debug for Endpoint<V, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// What [`Endpoint::admit`] decided.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // the common case is the large one
+pub enum Admission<V: Verifier, St: IdempotencyStore> {
+    /// Send this response and do not call the handler: a rejection (4xx,
+    /// 503, JSON body), a duplicate's 200 acknowledgement (with
+    /// [`DUPLICATE_HEADER`]) or a handshake's answer. Rate-limit headers
+    /// are already in it.
+    Respond(Response<Bytes>),
+    /// A verified delivery, claimed: call the handler.
+    Admitted(Admitted<V, St>),
+}
+
+/// A verified, claimed delivery.
+#[derive(Debug)]
+pub struct Admitted<V: Verifier, St: IdempotencyStore> {
+    /// The request head as received.
+    pub parts: http::request::Parts,
+    /// The whole body, as verified.
+    pub body: Bytes,
+    /// What verification proved.
+    pub verified: Verified,
+    /// The claim: [`finish`](Ticket::finish) it once the handler answered.
+    pub ticket: Ticket<V, St>,
+}
+
+/// The idempotency claim of an admitted delivery. [`finish`](Self::finish)
+/// it with whether the handler succeeded: success completes the claim (a
+/// retry is then a duplicate), failure releases it (the retry is handled).
+/// Dropped unfinished (a handler panic, a client gone), it is released from
+/// a tokio task.
+#[must_use = "finish the ticket, or the claim is released when dropped"]
+pub struct Ticket<V: Verifier, St: IdempotencyStore> {
+    guard: ClaimGuard<V, St>,
+    tallies: Tallies,
+    span: Span,
+}
+
+impl<V: Verifier, St: IdempotencyStore> fmt::Debug for Ticket<V, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("claims", &self.guard.claims.count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
+    /// The `RateLimit-Policy` / `RateLimit` fields for the handler's
+    /// response, when [`rate_limit_headers`](super::WebhookLayerBuilder::rate_limit_headers)
+    /// is on (else empty).
+    pub fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        self.guard.config.rate.write_headers(&self.tallies, &mut h);
+        h
+    }
+
+    /// The delivery's `webhook` span (provider, endpoint, event id,
+    /// outcome): run the handler in it to have its log lines carry them.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Completes the claim when `success` (the handler answered 2xx), else
+    /// releases it so that the provider's retry is handled.
+    pub async fn finish(self, success: bool) {
+        if success {
+            self.complete().await;
+        } else {
+            self.release("handler did not succeed").await;
+        }
+    }
+
+    pub(crate) async fn complete(mut self) {
+        let span = self.span.clone();
+        async move {
+            self.guard.complete().await;
+            record(Outcome::Accepted, "handled");
+        }
+        .instrument(span)
+        .await;
+    }
+
+    pub(crate) async fn release(mut self, reason: &'static str) {
+        let span = self.span.clone();
+        async move {
+            self.guard.release().await;
+            record(Outcome::HandlerError, reason);
+        }
+        .instrument(span)
+        .await;
+    }
+
+    pub(crate) fn write_headers(&self, headers: &mut HeaderMap) {
+        self.guard.config.rate.write_headers(&self.tallies, headers);
+    }
+}
+
+impl<V, St> Endpoint<V, St> {
+    pub(crate) fn new(config: Arc<Config<V, St>>) -> Self {
+        Self { config }
+    }
+}
+
+impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
+    /// The span a delivery is logged in (`webhook`, with the provider, the
+    /// endpoint, and later the event id and the outcome).
+    pub(crate) fn span(&self) -> Span {
+        tracing::info_span!(
+            "webhook",
+            provider = self.config.verifier.provider(),
+            endpoint = %self.config.endpoint,
+            event_id = Empty,
+            outcome = Empty,
+            reason = Empty,
+        )
+    }
+
+    /// Runs every step before the handler, in the order of the
+    /// [module docs](crate::middleware): pre-authentication rate limit,
+    /// GET handshakes, method, media type, body (limit, read timeout),
+    /// signature, signed handshakes, post-authentication rate limit, and the
+    /// idempotency claim. Never fails: a refusal is a response.
+    ///
+    /// The body is read here (up to the layer's body limit: a larger
+    /// `Content-Length` is refused before reading, a longer body while it
+    /// is read; 413), within the read timeout (408).
+    pub async fn admit<B>(&self, req: Request<B>) -> Admission<V, St>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let span = self.span();
+        self.admit_in(req, span.clone()).instrument(span).await
+    }
+
+    /// [`admit`](Self::admit) inside `span`, already entered.
+    pub(crate) async fn admit_in<B>(&self, req: Request<B>, span: Span) -> Admission<V, St>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let config = &self.config;
+        // The pre-authentication limit comes first of all: a flood costs no
+        // body read and no hashing.
+        let mut tallies = Tallies::default();
+        let mut admission =
+            match config
+                .rate
+                .check_pre(req.headers(), req.extensions(), &mut tallies)
+            {
+                Ok(()) => self.handle(req, &mut tallies, span).await,
+                Err(e) => Admission::Respond(reject(&e)),
+            };
+        if let Admission::Respond(res) = &mut admission {
+            config.rate.write_headers(&tallies, res.headers_mut());
+        }
+        admission
+    }
+
+    async fn handle<B>(
+        &self,
+        req: Request<B>,
+        tallies: &mut Tallies,
+        span: Span,
+    ) -> Admission<V, St>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let config = &self.config;
+        let respond = Admission::Respond;
+        // GET handshakes carry no signature: answered before anything but
+        // the pre-authentication limit.
+        if let Some(h) = &config.handshake {
+            match h.before_verify(req.method(), req.uri(), config.clock.now()) {
+                Answer::Pass => {}
+                Answer::Respond(res) => {
+                    record(Outcome::Handshake, "challenge answered");
+                    return respond(res);
+                }
+                Answer::Refuse(e) => return respond(reject(&e)),
+            }
+        }
+        let (parts, body, verified) = match read_and_verify(config, req).await {
+            Ok(admitted) => admitted,
+            Err(e) => return respond(reject(&e)),
+        };
+        // Signed handshakes: after verification, before the claim.
+        if let Some(h) = &config.handshake {
+            match h.after_verify(&parts, &body, config.clock.now()) {
+                Answer::Pass => {}
+                Answer::Respond(res) => {
+                    record(Outcome::Handshake, "challenge answered");
+                    return respond(res);
+                }
+                Answer::Refuse(e) => return respond(reject(&e)),
+            }
+        }
+        if let Some(id) = verified.event_id() {
+            span.record("event_id", id);
+        }
+        // Only verified deliveries count, and before the claim: a refused
+        // delivery leaves no trace in the store.
+        if let Err(e) = config.rate.check_post(&verified, &parts, tallies) {
+            return respond(reject(&e));
+        }
+
+        // The guard exists before the first claim: if this future is dropped
+        // between two claims (client gone), what was claimed is still
+        // released.
+        let mut guard = ClaimGuard {
+            config: Arc::clone(config),
+            claims: Claims::default(),
+        };
+        if let Err(refusal) = claim(config, &verified, &mut guard.claims).await {
+            guard.release().await;
+            return respond(match refusal {
+                Refusal::Duplicate => {
+                    record(Outcome::Duplicate, "already handled");
+                    let mut res = Response::new(Bytes::new());
+                    res.headers_mut()
+                        .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
+                    res
+                }
+                Refusal::Error(e) => reject(&e),
+            });
+        }
+        Admission::Admitted(Admitted {
+            parts,
+            body,
+            verified,
+            ticket: Ticket {
+                guard,
+                tallies: std::mem::take(tallies),
+                span,
+            },
+        })
+    }
+}
+
+/// What became of a delivery, for the log line and the span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Accepted,
+    Duplicate,
+    HandlerError,
+    Handshake,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::HandlerError => "handler_error",
+            Self::Handshake => "handshake",
+        }
+    }
+}
+
+/// Steps before the claim: method, media type, body, signature.
+async fn read_and_verify<V, St, B>(
+    config: &Config<V, St>,
+    req: Request<B>,
+) -> Result<(http::request::Parts, Bytes, Verified), WebhookError>
+where
+    V: Verifier,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    if !config.methods.contains(req.method()) {
+        return Err(WebhookError::MethodNotAllowed);
+    }
+    check_media_type(req.headers(), config.verifier.content_types())?;
+
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > config.body_limit as u64) {
+        return Err(WebhookError::PayloadTooLarge);
+    }
+
+    let (parts, body) = req.into_parts();
+    let collect = Limited::new(body, config.body_limit).collect();
+    let bytes = match tokio::time::timeout(config.read_timeout, collect).await {
+        Err(_) => return Err(WebhookError::BodyTimeout),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => return Err(WebhookError::PayloadTooLarge),
+        Ok(Err(_)) => return Err(WebhookError::BodyRead),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+
+    let now = config.clock.now();
+    let verified = config.verifier.verify(&parts, &bytes, now)?;
+    Ok((parts, bytes, verified))
+}
+
+fn check_media_type(headers: &http::HeaderMap, allowed: &[&str]) -> Result<(), WebhookError> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .unwrap_or_default();
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(essence)) {
+        Ok(())
+    } else {
+        Err(WebhookError::UnsupportedMediaType)
+    }
+}
+
+fn reject(e: &WebhookError) -> Response<Bytes> {
+    let level_warn = matches!(
+        e,
+        WebhookError::Verify(_) | WebhookError::StoreUnavailable { .. }
+    );
+    if matches!(e, WebhookError::RateLimited { .. }) {
+        // a flood must not become a flood of log lines
+        tracing::debug!(status = e.status().as_u16(), reason = %e, "webhook rejected");
+    } else if level_warn {
+        tracing::warn!(status = e.status().as_u16(), reason = %e, "webhook rejected");
+    } else {
+        tracing::info!(status = e.status().as_u16(), reason = %e, "webhook rejected");
+    }
+    let span = tracing::Span::current();
+    span.record("outcome", e.code());
+    span.record("reason", tracing::field::display(e));
+    e.to_response()
+}
+
+fn record(outcome: Outcome, reason: &'static str) {
+    let span = tracing::Span::current();
+    span.record("outcome", outcome.as_str());
+    span.record("reason", reason);
+    tracing::info!(outcome = outcome.as_str(), reason, "webhook delivery");
+}
+
+enum Refusal {
+    Duplicate,
+    Error(WebhookError),
+}
+
+/// At most two keys: the event id, and the signed content's digest where
+/// the id is not signed. A slot is emptied only once its key was completed
+/// or released, so a future dropped halfway leaves the rest to the guard.
+#[derive(Default)]
+pub(crate) struct Claims {
+    held: [Option<(EventKey, ClaimToken)>; 2],
+}
+
+impl Claims {
+    fn push(&mut self, key: EventKey, token: ClaimToken) {
+        if let Some(slot) = self.held.iter_mut().find(|s| s.is_none()) {
+            *slot = Some((key, token));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.held.iter().all(Option::is_none)
+    }
+
+    fn count(&self) -> usize {
+        self.held.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+fn keys(endpoint: &str, v: &Verified) -> [Option<EventKey>; 2] {
+    let provider = v.provider();
+    let id = v
+        .event_id()
+        .map(|id| EventKey::new(endpoint, provider, &bounded(id)));
+    let digest = match (v.id_signed() && id.is_some(), v.content_digest()) {
+        // The id is unsigned, or there is none: claim the signed content
+        // too, so that a replay under a fresh id, or with the id stripped,
+        // is still caught. The (unsigned) event type is part of the key, so
+        // two events with byte-identical bodies under two topics (Shopify,
+        // WooCommerce) stay two. Digests live in their own namespace
+        // (`provider/sig`), which no id can reach.
+        (false, Some(d)) => {
+            let hex = hex::encode(d.get(..16).unwrap_or_default());
+            let ty = bounded(v.event_type().unwrap_or_default());
+            let namespace = format!("{provider}/sig");
+            Some(EventKey::new(endpoint, &namespace, &format!("{ty}:{hex}")))
+        }
+        _ => None,
+    };
+    [id, digest]
+}
+
+/// Ids and types can be long (an unsigned header, Adyen's joined item ids):
+/// above 128 bytes, the key holds a hash of the value instead.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::Digest as _;
+    if text.len() <= 128 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let h = sha2::Sha256::digest(text.as_bytes());
+    std::borrow::Cow::Owned(format!("sha256:{}", hex::encode(h)))
+}
+
+async fn claim<V, St: IdempotencyStore>(
+    config: &Config<V, St>,
+    verified: &Verified,
+    claims: &mut Claims,
+) -> Result<(), Refusal> {
+    if !config.dedup {
+        return Ok(());
+    }
+    for key in keys(&config.endpoint, verified).into_iter().flatten() {
+        let answer =
+            tokio::time::timeout(config.store_timeout, config.store.claim(&key, config.lease))
+                .await;
+        let refusal = match answer {
+            Ok(Ok(Claim::Fresh(token))) => {
+                claims.push(key, token);
+                continue;
+            }
+            Ok(Ok(Claim::Done)) => Refusal::Duplicate,
+            Ok(Ok(Claim::InFlight { retry_after })) => {
+                Refusal::Error(WebhookError::InFlight { retry_after })
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "idempotency store failed");
+                match store_failure(config) {
+                    Some(e) => Refusal::Error(e),
+                    None => return Ok(()),
+                }
+            }
+            Err(_) => {
+                tracing::error!(timeout = ?config.store_timeout, "idempotency store did not answer");
+                match store_failure(config) {
+                    Some(e) => Refusal::Error(e),
+                    None => return Ok(()),
+                }
+            }
+        };
+        // The caller releases what was claimed so far.
+        return Err(refusal);
+    }
+    Ok(())
+}
+
+fn store_failure<V, St>(config: &Config<V, St>) -> Option<WebhookError> {
+    match config.store_policy {
+        StorePolicy::FailClosed => Some(WebhookError::StoreUnavailable {
+            retry_after: config.store_timeout.max(std::time::Duration::from_secs(1)),
+        }),
+        StorePolicy::FailOpen => {
+            tracing::warn!("store unavailable: handling without a claim (fail open)");
+            None
+        }
+    }
+}
+
+async fn release_all<V, St: IdempotencyStore>(config: &Config<V, St>, claims: &mut Claims) {
+    for slot in &mut claims.held {
+        let Some((key, token)) = slot.as_ref() else {
+            continue;
+        };
+        match tokio::time::timeout(config.store_timeout, config.store.release(key, *token)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not release claim; it expires with its lease")
+            }
+            Err(_) => tracing::error!("release timed out; the claim expires with its lease"),
+        }
+        *slot = None;
+    }
+}
+
+struct ClaimGuard<V: Verifier, St: IdempotencyStore> {
+    config: Arc<Config<V, St>>,
+    claims: Claims,
+}
+
+impl<V: Verifier, St: IdempotencyStore> ClaimGuard<V, St> {
+    async fn complete(&mut self) {
+        let config = &self.config;
+        for slot in &mut self.claims.held {
+            let Some((key, token)) = slot.as_ref() else {
+                continue;
+            };
+            let done = config.store.complete(key, *token, config.ttl);
+            match tokio::time::timeout(config.store_timeout, done).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => tracing::warn!(
+                    "claim was lost before completion (lease too short?): a retry may be handled again"
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "could not complete claim: a retry may be handled again")
+                }
+                Err(_) => {
+                    tracing::error!("completing the claim timed out: a retry may be handled again")
+                }
+            }
+            *slot = None;
+        }
+    }
+
+    async fn release(&mut self) {
+        release_all(&self.config, &mut self.claims).await;
+    }
+}
+
+impl<V: Verifier, St: IdempotencyStore> Drop for ClaimGuard<V, St> {
+    fn drop(&mut self) {
+        if self.claims.is_empty() {
+            return;
+        }
+        let mut claims = std::mem::take(&mut self.claims);
+        tracing::warn!("handler panicked or the request was dropped: releasing the claim");
+        let config = Arc::clone(&self.config);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move { release_all(&config, &mut claims).await });
+            }
+            Err(_) => tracing::error!("no runtime to release the claim; it expires with its lease"),
+        }
+    }
+}
