@@ -140,6 +140,13 @@ impl Handshake {
 
     /// Twitter / X Account Activity CRC: a GET with `crc_token` is answered
     /// with `{"response_token":"sha256=<base64 HMAC-SHA256(consumer_secret, crc_token)>"}`.
+    ///
+    /// # Security
+    /// The answer is an HMAC under the consumer secret, the key Twitter
+    /// also signs deliveries with: an open CRC endpoint would sign whatever
+    /// it is given. Only tokens of Twitter's shape are answered (1 to 128
+    /// characters of `A-Z a-z 0-9 + / = _ -`), which can never be a JSON
+    /// delivery body; anything else is refused with 400.
     pub fn twitter_crc(consumer_secret: Secret) -> Self {
         Self {
             kind: Kind::TwitterCrc(KeySet::new(Algorithm::Sha256, &consumer_secret)),
@@ -171,6 +178,9 @@ impl Handshake {
                 }
             }
             Kind::TwitterCrc(keys) => match param(query, "crc_token") {
+                Ok(Some(crc)) if !crc_token_shape(&crc) => Answer::Refuse(WebhookError::Verify(
+                    VerifyError::MalformedHeader("crc_token"),
+                )),
                 Ok(Some(crc)) => match keys.sign(now, &[crc.as_bytes()]) {
                     Some(mac) => Answer::Respond(json(&serde_json::json!({
                         "response_token": format!("sha256={}", mac.encode(Encoding::Base64)),
@@ -271,6 +281,15 @@ fn json(value: &serde_json::Value) -> Response<Bytes> {
     respond("application/json", value.to_string())
 }
 
+/// Whether `token` looks like a Twitter CRC token (and so can never be a
+/// delivery body to sign).
+fn crc_token_shape(token: &str) -> bool {
+    (1..=128).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +355,18 @@ mod tests {
             .encode(Encoding::Base64);
         assert_eq!(got["response_token"], format!("sha256={want}"));
         assert!(matches!(get("/hook", &h), Answer::Pass));
+    }
+
+    #[test]
+    fn twitter_crc_refuses_to_sign_what_could_be_a_delivery() {
+        let h = Handshake::twitter_crc(Secret::text("consumer-secret").unwrap());
+        // a forged JSON body, URL-encoded: answering would forge its signature
+        for forged in ["%7B%22a%22%3A1%7D", "a%20b", "x%0A"] {
+            let uri = format!("/hook?crc_token={forged}");
+            assert!(matches!(get(&uri, &h), Answer::Refuse(_)), "{forged}");
+        }
+        let long = format!("/hook?crc_token={}", "a".repeat(129));
+        assert!(matches!(get(&long, &h), Answer::Refuse(_)));
     }
 
     fn post(h: &Handshake, headers: &[(&str, &str)], body: &[u8]) -> Answer {

@@ -14,7 +14,9 @@ pub mod payload;
 pub mod providers;
 pub mod rate_limit;
 pub mod secret;
+pub mod source;
 pub mod store;
+pub mod stored;
 pub mod verify;
 
 #[cfg(feature = "axum")]

@@ -62,6 +62,7 @@ pub fn peer_addr(ext: &Extensions) -> Option<SocketAddr> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
+    standard: bool,
 }
 
 impl TrustedProxies {
@@ -88,7 +89,20 @@ impl TrustedProxies {
             };
             nets.push(net);
         }
-        Ok(Self { nets })
+        Ok(Self {
+            nets,
+            standard: false,
+        })
+    }
+
+    /// Reads the standard `Forwarded` header (RFC 7239) instead of
+    /// `X-Forwarded-For` / `-Proto` / `-Host` (the default). Choose the one
+    /// your proxy **writes**: most (nginx, AWS ALB, Heroku) write
+    /// `X-Forwarded-*` and pass a client's own `Forwarded` through
+    /// untouched, so believing both would let a client pick its address.
+    pub fn use_forwarded(mut self) -> Self {
+        self.standard = true;
+        self
     }
 
     /// Whether `ip` is one of the trusted proxies.
@@ -112,7 +126,7 @@ impl TrustedProxies {
             return peer;
         }
         let mut client = peer;
-        for hop in forwarded_hops(headers).rev() {
+        for hop in forwarded_hops(headers, self.standard).rev() {
             let Some(ip) = hop else {
                 return client;
             };
@@ -138,13 +152,13 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The hops of `Forwarded` (its `for=` values) if present, else of every
-/// `X-Forwarded-For` header, left to right; `None` for a hop that is not an
-/// address (`unknown`, an obfuscated name, garbage).
-fn forwarded_hops(headers: &HeaderMap) -> std::vec::IntoIter<Option<IpAddr>> {
+/// The hops of `Forwarded` (its `for=` values) when `standard`, else of
+/// every `X-Forwarded-For` header, left to right; `None` for a hop that is
+/// not an address (`unknown`, an obfuscated name, garbage).
+fn forwarded_hops(headers: &HeaderMap, standard: bool) -> std::vec::IntoIter<Option<IpAddr>> {
     let mut hops = Vec::new();
     let forwarded = headers.get_all(http::header::FORWARDED);
-    if forwarded.iter().next().is_some() {
+    if standard {
         for value in forwarded {
             let Ok(value) = value.to_str() else {
                 hops.push(None);
@@ -459,7 +473,7 @@ fn forwarded_origin(
     headers: &HeaderMap,
 ) -> Result<(Option<&'static str>, Option<String>), VerifyError> {
     const FWD: &str = "forwarded";
-    if headers.contains_key(http::header::FORWARDED) {
+    if proxies.standard {
         // Elements right to left; each was added by a trusted party as long
         // as the previous one's `for=` is a trusted proxy.
         let mut elements = Vec::new();
@@ -570,7 +584,7 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_header_is_preferred_and_parsed() {
+    fn only_the_chosen_forwarding_header_is_believed() {
         let p = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
         let h = headers(&[
             (
@@ -579,6 +593,10 @@ mod tests {
             ),
             ("x-forwarded-for", "6.6.6.6"),
         ]);
+        // by default X-Forwarded-For: a client's own `Forwarded`, passed
+        // through by an X-Forwarded-For proxy, changes nothing
+        assert_eq!(p.client_ip(ip("10.0.0.2"), &h), ip("6.6.6.6"));
+        let p = p.use_forwarded();
         assert_eq!(p.client_ip(ip("10.0.0.2"), &h), ip("2001:db8::1"));
     }
 
@@ -714,8 +732,24 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_element_of_the_outermost_trusted_proxy_is_used() {
+    fn a_client_forwarded_header_behind_an_x_forwarded_proxy_is_ignored() {
         let u = PublicUrl::from_request(TrustedProxies::new(["10.0.0.0/8"]).unwrap());
+        let p = req(
+            "/h",
+            &[
+                ("forwarded", "for=6.6.6.6;host=evil.example;proto=http"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "hooks.example"),
+            ],
+            Some("10.0.0.2:1"),
+        );
+        assert_eq!(u.resolve(&p).unwrap(), "https://hooks.example/h");
+    }
+
+    #[test]
+    fn forwarded_element_of_the_outermost_trusted_proxy_is_used() {
+        let u =
+            PublicUrl::from_request(TrustedProxies::new(["10.0.0.0/8"]).unwrap().use_forwarded());
         // client-forged element on the left, then the edge proxy's, then an
         // inner proxy's (its `for` is the edge proxy, which is trusted)
         let fwd = "for=6.6.6.6;host=evil.example;proto=http,                    for=203.0.113.5;host=hooks.example;proto=https,                    for=10.0.0.9;host=inner:8080;proto=http";

@@ -19,6 +19,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -72,7 +73,7 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
 
 /// What verification proved about a delivery. The layer puts it in the
 /// request's extensions; the `Webhook<T>` extractor hands it to the handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Verified {
     provider: &'static str,
     event_id: Option<String>,
@@ -126,7 +127,10 @@ impl Verified {
         self
     }
 
-    /// Sets a digest that identifies the signed content (the MAC itself does).
+    /// Sets what identifies the signed content: the MAC (or a hash of the
+    /// signed bytes). It is kept private: [`content_digest`](Self::content_digest)
+    /// gives only a hash of it, and `Debug` never shows it, since a MAC is
+    /// a signature.
     pub fn with_content_digest(mut self, digest: [u8; 32]) -> Self {
         self.content_digest = Some(digest);
         self
@@ -162,9 +166,33 @@ impl Verified {
         self.key_label.as_deref()
     }
 
-    /// A digest of the signed content, set where the event id is unsigned.
-    pub fn content_digest(&self) -> Option<&[u8; 32]> {
-        self.content_digest.as_ref()
+    /// A digest of the signed content (a hash of the MAC, never the MAC),
+    /// where the scheme provides one. The layer claims it when the event id
+    /// is unsigned or absent, so that a replay is still caught.
+    pub fn content_digest(&self) -> Option<[u8; 32]> {
+        use sha2::Digest as _;
+        // Domain-separated hash: the value may be a signature, and this one
+        // goes into store keys and logs.
+        self.content_digest.map(|d| {
+            sha2::Sha256::new_with_prefix(b"tower-webhook content digest\0")
+                .chain_update(d)
+                .finalize()
+                .into()
+        })
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("provider", &self.provider)
+            .field("event_id", &self.event_id)
+            .field("event_type", &self.event_type)
+            .field("timestamp", &self.timestamp)
+            .field("id_signed", &self.id_signed)
+            .field("key_label", &self.key_label)
+            .field("content_digest", &self.content_digest.map(|_| "<set>"))
+            .finish()
     }
 }
 

@@ -457,23 +457,36 @@ impl Claims {
 
 fn keys(endpoint: &str, v: &Verified) -> [Option<EventKey>; 2] {
     let provider = v.provider();
-    let id = v.event_id().map(|id| EventKey::new(endpoint, provider, id));
-    let digest = match (v.id_signed(), v.content_digest(), &id) {
-        // The id is not signed: a replay under a fresh id must still be
-        // caught, so the signed content is claimed too.
-        // The digest is the signature itself: hash it, so that no signature
-        // value lands in the store (nor in its logs, slowlog, MONITOR).
-        (false, Some(d), Some(_)) => {
-            use sha2::Digest;
-            let hashed = sha2::Sha256::new_with_prefix(b"tower-webhook dedup\0")
-                .chain_update(d)
-                .finalize();
-            let hex = hex::encode(hashed.get(..16).unwrap_or_default());
-            Some(EventKey::new(endpoint, provider, &format!("sig:{hex}")))
+    let id = v
+        .event_id()
+        .map(|id| EventKey::new(endpoint, provider, &bounded(id)));
+    let digest = match (v.id_signed() && id.is_some(), v.content_digest()) {
+        // The id is unsigned, or there is none: claim the signed content
+        // too, so that a replay under a fresh id, or with the id stripped,
+        // is still caught. The (unsigned) event type is part of the key, so
+        // two events with byte-identical bodies under two topics (Shopify,
+        // WooCommerce) stay two. Digests live in their own namespace
+        // (`provider/sig`), which no id can reach.
+        (false, Some(d)) => {
+            let hex = hex::encode(d.get(..16).unwrap_or_default());
+            let ty = bounded(v.event_type().unwrap_or_default());
+            let namespace = format!("{provider}/sig");
+            Some(EventKey::new(endpoint, &namespace, &format!("{ty}:{hex}")))
         }
         _ => None,
     };
     [id, digest]
+}
+
+/// Ids and types can be long (an unsigned header, Adyen's joined item ids):
+/// above 128 bytes, the key holds a hash of the value instead.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::Digest as _;
+    if text.len() <= 128 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let h = sha2::Sha256::digest(text.as_bytes());
+    std::borrow::Cow::Owned(format!("sha256:{}", hex::encode(h)))
 }
 
 async fn claim<V, St: IdempotencyStore>(

@@ -127,6 +127,9 @@ impl Item {
     }
 }
 
+/// The most notification items one request may carry.
+const MAX_ITEMS: usize = 16;
+
 /// The string Adyen signs for one `NotificationRequestItem` (signers).
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) fn signing_string(item: &serde_json::Value) -> Option<String> {
@@ -137,7 +140,10 @@ impl Adyen {
     fn verify_items(&self, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
         let n: Notification = serde_json::from_slice(body)
             .map_err(|_| VerifyError::MalformedBody("notificationItems"))?;
-        if n.items.is_empty() {
+        // Adyen sends one item (historically up to six): a bound keeps a
+        // replayed item repeated a thousand times from costing a thousand
+        // HMACs and a huge event id.
+        if n.items.is_empty() || n.items.len() > MAX_ITEMS {
             return Err(VerifyError::MalformedBody("notificationItems"));
         }
         let mut label = None;
@@ -265,6 +271,17 @@ mod tests {
         );
         assert!(v.id_signed());
         assert_eq!(v.event_type(), Some("AUTHORISATION"));
+    }
+
+    #[test]
+    fn more_items_than_adyen_ever_sends_are_refused() {
+        let many: Vec<String> = (0..=MAX_ITEMS).map(|_| signed_item("111")).collect();
+        assert_eq!(
+            case(&many).run(&verifier()).err(),
+            Some(VerifyError::MalformedBody("notificationItems"))
+        );
+        let enough: Vec<String> = (0..MAX_ITEMS).map(|_| signed_item("111")).collect();
+        assert!(case(&enough).run(&verifier()).is_ok());
     }
 
     #[test]

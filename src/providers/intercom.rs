@@ -1,62 +1,41 @@
 //! Intercom: `X-Hub-Signature: sha1=<hex>`.
 
-use std::time::SystemTime;
-
-use http::request::Parts;
-
-use super::json;
-use super::kit::{self, Algorithm, Encoding, KeySet};
-use crate::verify::{Verified, Verifier, VerifyError};
+use super::body_mac::{BodyMac, Field};
+use super::kit::{Algorithm, Encoding};
 
 const SIGNATURE: &str = "x-hub-signature";
 
-/// [Intercom](https://developers.intercom.com/docs/webhooks): HMAC-SHA1 of
-/// the body with the app's client secret, `sha1=` + lowercase hex in
-/// `X-Hub-Signature`. No timestamp: Intercom signs none (the body's
-/// `created_at` is informational).
-///
-/// Event id: the body's `id` (`notif_…`), covered by the signature. Event
-/// type: the body's `topic` (`ping` when the endpoint is set up: answer it
-/// with 200 like any other).
-pub struct Intercom {
-    keys: KeySet,
-}
+const SCHEME: BodyMac = BodyMac {
+    provider: "intercom",
+    header: SIGNATURE,
+    prefix: "sha1=",
+    encoding: Encoding::Hex,
+    id: Field::Body(&["id"]),
+    ty: Field::Body(&["topic"]),
+};
 
-hmac_provider!(Intercom, Algorithm::Sha1);
-
-impl Intercom {
-    fn from_keys(keys: KeySet) -> Self {
-        Self { keys }
-    }
-}
-
-impl Verifier for Intercom {
-    fn provider(&self) -> &'static str {
-        "intercom"
-    }
-
-    fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
-        let header = kit::signature(parts, SIGNATURE)?;
-        let candidates = kit::prefixed(header, "sha1=", Encoding::Hex);
-        let m = self.keys.verify(now, &[body], &candidates)?;
-
-        let [id, topic] = json::fields(body, &[&["id"], &["topic"]]);
-        let mut v = Verified::new("intercom").with_key_label(m.label());
-        if let Some(id) = id {
-            v = v.with_event_id(id, true);
-        }
-        if let Some(topic) = topic {
-            v = v.with_event_type(topic);
-        }
-        Ok(v)
-    }
-}
+body_mac_provider!(
+    /// [Intercom](https://developers.intercom.com/docs/webhooks): HMAC-SHA1 of
+    /// the body with the app's client secret, `sha1=` + lowercase hex in
+    /// `X-Hub-Signature`. No timestamp: Intercom signs none (the body's
+    /// `created_at` is informational).
+    ///
+    /// Event id: the body's `id` (`notif_…`), covered by the signature. Event
+    /// type: the body's `topic` (`ping` when the endpoint is set up: answer it
+    /// with 200 like any other).
+    Intercom,
+    Algorithm::Sha1,
+    SCHEME
+);
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
     use crate::Secret;
     use crate::providers::attacks::{self, Case};
+    use crate::verify::VerifyError;
 
     const SECRET: &str = "client-secret";
     const BODY: &[u8] = br#"{"type":"notification_event","id":"notif_1","topic":"ping"}"#;

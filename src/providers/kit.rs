@@ -98,11 +98,16 @@ impl Sig {
         }
     }
 
-    /// A short id derived from the MAC (hex of its first 16 bytes), for
+    /// A short id derived from the MAC (hex of a domain-separated hash), for
     /// providers that sign the whole body but send no event id: a retry
     /// carries the same body, hence the same id.
     pub(crate) fn id_hex(&self) -> String {
-        hex::encode(self.as_bytes().get(..16).unwrap_or_default())
+        use sha2::Digest as _;
+        // A hash of the MAC, not the MAC: ids go into logs and store keys.
+        let h = sha2::Sha256::new_with_prefix(b"tower-webhook event id\0")
+            .chain_update(self.as_bytes())
+            .finalize();
+        hex::encode(h.get(..16).unwrap_or_default())
     }
 
     /// Writes the signature in `encoding` (signers, handshakes).
@@ -341,6 +346,28 @@ pub(crate) fn required<'a>(parts: &'a Parts, name: &'static str) -> Result<&'a s
     match header(parts, name)? {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(VerifyError::MissingHeader(name)),
+    }
+}
+
+/// A required header whose value may be any UTF-8 (PHP senders put names
+/// with accents in headers), not only visible ASCII.
+///
+/// # Errors
+/// [`VerifyError::MissingHeader`] when absent or empty,
+/// [`VerifyError::MalformedHeader`] when repeated or not UTF-8.
+pub(crate) fn required_utf8<'a>(
+    parts: &'a Parts,
+    name: &'static str,
+) -> Result<&'a str, VerifyError> {
+    let mut all = parts.headers.get_all(name).iter();
+    let value = all.next().ok_or(VerifyError::MissingHeader(name))?;
+    if all.next().is_some() {
+        return Err(VerifyError::MalformedHeader(name));
+    }
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok("") => Err(VerifyError::MissingHeader(name)),
+        Ok(v) => Ok(v),
+        Err(_) => Err(VerifyError::MalformedHeader(name)),
     }
 }
 

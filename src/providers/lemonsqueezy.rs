@@ -1,68 +1,42 @@
 //! Lemon Squeezy: `X-Signature: <hex>`.
 
-use std::time::SystemTime;
-
-use http::request::Parts;
-
-use super::json;
-use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
-use crate::verify::{Verified, Verifier, VerifyError};
+use super::body_mac::{BodyMac, Field};
+use super::kit::{Algorithm, Encoding};
 
 const SIGNATURE: &str = "x-signature";
 const EVENT: &str = "x-event-name";
 
-/// [Lemon Squeezy](https://docs.lemonsqueezy.com/help/webhooks): lowercase
-/// hex HMAC-SHA256 of the body with the signing secret, in `X-Signature`.
-/// No timestamp.
-///
-/// Lemon Squeezy sends no event id. The whole body is signed and a retry
-/// resends it unchanged, so the event id is derived from the signature (hex
-/// of its first 16 bytes; [`Verified::id_signed`] is true). Event type:
-/// `X-Event-Name`, else the body's `meta.event_name`.
-pub struct LemonSqueezy {
-    keys: KeySet,
-}
+const SCHEME: BodyMac = BodyMac {
+    provider: "lemonsqueezy",
+    header: SIGNATURE,
+    prefix: "",
+    encoding: Encoding::Hex,
+    id: Field::Mac,
+    ty: Field::HeaderOrBody(EVENT, &["meta", "event_name"]),
+};
 
-hmac_provider!(LemonSqueezy, Algorithm::Sha256);
-
-impl LemonSqueezy {
-    fn from_keys(keys: KeySet) -> Self {
-        Self { keys }
-    }
-}
-
-impl Verifier for LemonSqueezy {
-    fn provider(&self) -> &'static str {
-        "lemonsqueezy"
-    }
-
-    fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
-        let header = kit::signature(parts, SIGNATURE)?;
-        let candidates = Candidates::one(header.as_bytes(), Encoding::Hex);
-        let m = self.keys.verify(now, &[body], &candidates)?;
-
-        let mut v = Verified::new("lemonsqueezy")
-            .with_key_label(m.label())
-            .with_event_id(m.mac.id_hex(), true);
-        let ty = match kit::header(parts, EVENT)?.filter(|s| !s.is_empty()) {
-            Some(ty) => Some(ty.to_owned()),
-            None => {
-                let [ty] = json::fields(body, &[&["meta", "event_name"]]);
-                ty
-            }
-        };
-        if let Some(ty) = ty {
-            v = v.with_event_type(ty);
-        }
-        Ok(v)
-    }
-}
+body_mac_provider!(
+    /// [Lemon Squeezy](https://docs.lemonsqueezy.com/help/webhooks): lowercase
+    /// hex HMAC-SHA256 of the body with the signing secret, in `X-Signature`.
+    /// No timestamp.
+    ///
+    /// Lemon Squeezy sends no event id. The whole body is signed and a retry
+    /// resends it unchanged, so the event id is derived from the signature (hex
+    /// of a hash of it; [`Verified::id_signed`](crate::Verified::id_signed) is true). Event type:
+    /// `X-Event-Name`, else the body's `meta.event_name`.
+    LemonSqueezy,
+    Algorithm::Sha256,
+    SCHEME
+);
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
     use crate::Secret;
     use crate::providers::attacks::{self, Case};
+    use crate::verify::VerifyError;
 
     const SECRET: &str = "ls-secret";
     const BODY: &[u8] = br#"{"meta":{"event_name":"order_created"},"data":{"id":"1"}}"#;

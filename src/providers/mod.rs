@@ -33,6 +33,8 @@
 pub mod hmac;
 pub(crate) mod json;
 pub(crate) mod kit;
+#[macro_use]
+mod body_mac;
 
 mod discord;
 mod github;

@@ -6,9 +6,10 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::request::Parts;
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::{DerSignature, VerifyingKey};
+use p256::ecdsa::signature::DigestVerifier as _;
+use p256::ecdsa::{DerSignature, Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey as _;
+use sha2::Digest as _;
 
 use super::kit;
 use crate::error::ConfigError;
@@ -119,13 +120,17 @@ impl Verifier for SendGrid {
         let sig = DerSignature::from_bytes(der.get(..n).unwrap_or_default())
             .map_err(|_| VerifyError::SignatureMismatch)?;
 
-        let mut msg = Vec::with_capacity(ts_text.len() + body.len());
-        msg.extend_from_slice(ts_text.as_bytes());
-        msg.extend_from_slice(body);
+        // Hash the timestamp and the body as they are: no copy of the body.
+        let sig = Signature::try_from(sig).map_err(|_| VerifyError::SignatureMismatch)?;
+        let message = |d: &mut sha2::Sha256| {
+            d.update(ts_text.as_bytes());
+            d.update(body);
+            Ok(())
+        };
         let label = self
             .keys
             .iter()
-            .find(|(key, _)| key.verify(&msg, &sig).is_ok())
+            .find(|(key, _)| key.verify_digest(message, &sig).is_ok())
             .map(|(_, label)| label.clone())
             .ok_or(VerifyError::SignatureMismatch)?;
 
@@ -138,7 +143,9 @@ impl Verifier for SendGrid {
         };
         let mut v = Verified::new("sendgrid")
             .with_key_label(label)
-            .with_content_digest(digest(der.get(..n).unwrap_or_default()));
+            // The normalized signature: ECDSA's (r, n - s) verifies too, so
+            // the raw DER bytes would let a replay pose as a new delivery.
+            .with_content_digest(digest(&sig.normalize_s().to_bytes()));
         if let Some(ts) = ts {
             v = v.with_timestamp(ts);
         }
@@ -193,6 +200,25 @@ mod tests {
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn the_flipped_twin_of_a_signature_has_the_same_digest() {
+        // (r, n - s) verifies as well as (r, s): the replay digest must not
+        // tell them apart, or a replay would pass as a new delivery
+        let msg = [b"1767319200".as_slice(), BODY].concat();
+        let sig: Signature = signer(7).sign(&msg);
+        let (r, s) = sig.split_scalars();
+        let twin = Signature::from_scalars(r, -*s).unwrap();
+        assert_ne!(sig, twin);
+        let v = SendGrid::new(&key_b64(7)).unwrap();
+        let verify = |sig: Signature| {
+            let der = STANDARD.encode(sig.to_der().as_bytes());
+            v.verify(&request(&der, "1767319200"), BODY, at(TS))
+                .unwrap()
+        };
+        let (a, b) = (verify(sig), verify(twin));
+        assert_eq!(a.content_digest(), b.content_digest());
     }
 
     #[test]

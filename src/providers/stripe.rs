@@ -65,7 +65,8 @@ impl Verifier for Stripe {
         let [id, ty] = json::fields(body, &[&["id"], &["type"]]);
         let mut v = Verified::new("stripe")
             .with_timestamp(ts)
-            .with_key_label(m.label());
+            .with_key_label(m.label())
+            .with_content_digest(m.mac.digest32());
         if let Some(id) = id {
             v = v.with_event_id(id, true);
         }

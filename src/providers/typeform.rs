@@ -1,60 +1,39 @@
 //! Typeform: `Typeform-Signature: sha256=<base64>`.
 
-use std::time::SystemTime;
-
-use http::request::Parts;
-
-use super::json;
-use super::kit::{self, Algorithm, Encoding, KeySet};
-use crate::verify::{Verified, Verifier, VerifyError};
+use super::body_mac::{BodyMac, Field};
+use super::kit::{Algorithm, Encoding};
 
 const SIGNATURE: &str = "typeform-signature";
 
-/// [Typeform](https://www.typeform.com/developers/webhooks/secure-your-webhooks/):
-/// `sha256=` + base64 HMAC-SHA256 of the body with the webhook's secret, in
-/// `Typeform-Signature` (sent only when a secret is set). No timestamp.
-///
-/// Event id: the body's `event_id`, covered by the signature. Event type:
-/// the body's `event_type` (`form_response`).
-pub struct Typeform {
-    keys: KeySet,
-}
+const SCHEME: BodyMac = BodyMac {
+    provider: "typeform",
+    header: SIGNATURE,
+    prefix: "sha256=",
+    encoding: Encoding::Base64,
+    id: Field::Body(&["event_id"]),
+    ty: Field::Body(&["event_type"]),
+};
 
-hmac_provider!(Typeform, Algorithm::Sha256);
-
-impl Typeform {
-    fn from_keys(keys: KeySet) -> Self {
-        Self { keys }
-    }
-}
-
-impl Verifier for Typeform {
-    fn provider(&self) -> &'static str {
-        "typeform"
-    }
-
-    fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
-        let header = kit::signature(parts, SIGNATURE)?;
-        let candidates = kit::prefixed(header, "sha256=", Encoding::Base64);
-        let m = self.keys.verify(now, &[body], &candidates)?;
-
-        let [id, ty] = json::fields(body, &[&["event_id"], &["event_type"]]);
-        let mut v = Verified::new("typeform").with_key_label(m.label());
-        if let Some(id) = id {
-            v = v.with_event_id(id, true);
-        }
-        if let Some(ty) = ty {
-            v = v.with_event_type(ty);
-        }
-        Ok(v)
-    }
-}
+body_mac_provider!(
+    /// [Typeform](https://www.typeform.com/developers/webhooks/secure-your-webhooks/):
+    /// `sha256=` + base64 HMAC-SHA256 of the body with the webhook's secret, in
+    /// `Typeform-Signature` (sent only when a secret is set). No timestamp.
+    ///
+    /// Event id: the body's `event_id`, covered by the signature. Event type:
+    /// the body's `event_type` (`form_response`).
+    Typeform,
+    Algorithm::Sha256,
+    SCHEME
+);
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
     use crate::Secret;
     use crate::providers::attacks::{self, Case};
+    use crate::verify::VerifyError;
 
     const SECRET: &str = "tf-secret";
     const BODY: &[u8] =

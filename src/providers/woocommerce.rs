@@ -1,67 +1,45 @@
 //! WooCommerce: `X-WC-Webhook-Signature: <base64>`.
 
-use std::time::SystemTime;
-
-use http::request::Parts;
-
-use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
-use crate::verify::{Verified, Verifier, VerifyError};
+use super::body_mac::{BodyMac, Field};
+use super::kit::{Algorithm, Encoding};
 
 const SIGNATURE: &str = "x-wc-webhook-signature";
 const DELIVERY: &str = "x-wc-webhook-delivery-id";
 const TOPIC: &str = "x-wc-webhook-topic";
 
-/// [WooCommerce](https://developer.woocommerce.com/docs/apis/rest-api/v3/webhooks/):
-/// base64 HMAC-SHA256 of the body (the JSON exactly as sent, `/` escaped as
-/// `\/`) in `X-WC-Webhook-Signature`. No timestamp.
-///
-/// The key is the webhook's secret **after HTML-entity decoding**: a secret
-/// shown as `a&amp;b` is the text `a&b`; pass that to
-/// [`Secret::text`](crate::Secret::text).
-///
-/// Event id: `X-WC-Webhook-Delivery-ID`, which WooCommerce mints anew for
-/// every delivery and does not sign, so the signature is claimed as well:
-/// a captured request replayed under a new id is still a duplicate.
-/// WooCommerce does not retry. Event type: `X-WC-Webhook-Topic`
-/// (`order.created`). The unsigned set-up ping (`webhook_id=<n>`, form
-/// encoded) does not verify.
-pub struct WooCommerce {
-    keys: KeySet,
-}
+const SCHEME: BodyMac = BodyMac {
+    provider: "woocommerce",
+    header: SIGNATURE,
+    prefix: "",
+    encoding: Encoding::Base64,
+    id: Field::Header(DELIVERY),
+    ty: Field::Header(TOPIC),
+};
 
-hmac_provider!(WooCommerce, Algorithm::Sha256);
-
-impl WooCommerce {
-    fn from_keys(keys: KeySet) -> Self {
-        Self { keys }
-    }
-}
-
-impl Verifier for WooCommerce {
-    fn provider(&self) -> &'static str {
-        "woocommerce"
-    }
-
-    fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
-        let header = kit::signature(parts, SIGNATURE)?;
-        let candidates = Candidates::one(header.as_bytes(), Encoding::Base64);
-        let m = self.keys.verify(now, &[body], &candidates)?;
-
-        let mut v = Verified::new("woocommerce")
-            .with_key_label(m.label())
-            .with_content_digest(m.mac.digest32());
-        if let Some(id) = kit::header(parts, DELIVERY)?.filter(|s| !s.is_empty()) {
-            v = v.with_event_id(id, false);
-        }
-        if let Some(ty) = kit::header(parts, TOPIC)?.filter(|s| !s.is_empty()) {
-            v = v.with_event_type(ty);
-        }
-        Ok(v)
-    }
-}
+body_mac_provider!(
+    /// [WooCommerce](https://developer.woocommerce.com/docs/apis/rest-api/v3/webhooks/):
+    /// base64 HMAC-SHA256 of the body (the JSON exactly as sent, `/` escaped as
+    /// `\/`) in `X-WC-Webhook-Signature`. No timestamp.
+    ///
+    /// The key is the webhook's secret **after HTML-entity decoding**: a secret
+    /// shown as `a&amp;b` is the text `a&b`; pass that to
+    /// [`Secret::text`](crate::Secret::text).
+    ///
+    /// Event id: `X-WC-Webhook-Delivery-ID`, which WooCommerce mints anew for
+    /// every delivery and does not sign, so the signature is claimed as well:
+    /// a captured request replayed under a new id is still a duplicate.
+    /// WooCommerce does not retry. Event type: `X-WC-Webhook-Topic`
+    /// (`order.created`). The unsigned set-up ping (`webhook_id=<n>`, form
+    /// encoded) does not verify.
+    WooCommerce,
+    Algorithm::Sha256,
+    SCHEME
+);
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
     use crate::Secret;
     use crate::providers::attacks::{self, Case};

@@ -113,8 +113,8 @@ impl Verifier for WpWebhooks {
         now: SystemTime,
     ) -> Result<Verified, VerifyError> {
         let header = kit::signature(parts, SIGNATURE)?;
-        let name = kit::required(parts, NAME)?;
-        let url_name = kit::required(parts, URL_NAME)?;
+        let name = kit::required_utf8(parts, NAME)?;
+        let url_name = kit::required_utf8(parts, URL_NAME)?;
         let candidates = Candidates::one(header.as_bytes(), Encoding::Base64);
         let message = signed_message(&self.date_created, name, url_name);
         let m = self.keys.verify(now, &[message.as_bytes()], &candidates)?;
@@ -148,6 +148,27 @@ mod tests {
 
     fn verifier() -> WpWebhooks {
         WpWebhooks::new(Secret::text(SECRET).unwrap(), DATE)
+    }
+
+    #[test]
+    fn webhook_names_with_accents_verify() {
+        let m = r#"{"date_created":"2026-01-02 03:04:05","webhook_name":"caf\u00e9","webhook_url_name":"crm-sync"}"#;
+        let sig = attacks::mac(Algorithm::Sha256, SECRET, &[m.as_bytes()], Encoding::Base64);
+        let parts = http::Request::post("/")
+            .header(SIGNATURE, sig)
+            .header(
+                NAME,
+                http::HeaderValue::from_bytes("café".as_bytes()).unwrap(),
+            )
+            .header(URL_NAME, "crm-sync")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let v = verifier()
+            .verify(&parts, b"{}", SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert_eq!(v.event_type(), Some("café"));
     }
 
     #[test]

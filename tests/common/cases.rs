@@ -10,8 +10,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::any;
 use http::{HeaderMap, HeaderValue};
-use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe};
-use tower_webhook::{Secret, Verifier, Webhook, WebhookLayer, testing};
+use tower_webhook::providers::{
+    Discord, GitHub, GitLab, Intercom, LemonSqueezy, Paddle, SendGrid, Shopify, Slack,
+    StandardWebhooks, Stripe, Svix, Typeform, WooCommerce, Zoom,
+};
+use tower_webhook::{PublicKey, Secret, Tolerance, Verifier, Webhook, WebhookLayer, testing};
 
 /// One provider under test.
 pub struct Case {
@@ -30,6 +33,10 @@ pub struct Case {
     pub set_timestamp: Option<fn(&mut HeaderMap, &str)>,
     /// Whether a timestamp in the future is refused by default.
     pub future_refused: bool,
+    /// Whether the timestamp sits inside the signature header (Stripe's
+    /// `t=`, Paddle's `ts=`): garbling that header loses the timestamp
+    /// (400), and spaces around it stay inside the header (400).
+    pub ts_in_signature: bool,
 }
 
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -59,19 +66,31 @@ fn std_secret(s: &str) -> Secret {
 }
 
 fn set_header(name: &'static str) -> fn(&mut HeaderMap, &str) {
+    fn put(h: &mut HeaderMap, name: &'static str, t: &str) {
+        h.insert(name, HeaderValue::from_str(t).expect("visible"));
+    }
     match name {
-        "webhook-timestamp" => |h, t| {
-            h.insert(
-                "webhook-timestamp",
-                HeaderValue::from_str(t).expect("visible"),
-            );
-        },
-        _ => |h, t| {
-            h.insert(
-                "x-slack-request-timestamp",
-                HeaderValue::from_str(t).expect("visible"),
-            );
-        },
+        "webhook-timestamp" => |h, t| put(h, "webhook-timestamp", t),
+        "svix-timestamp" => |h, t| put(h, "svix-timestamp", t),
+        "x-zm-request-timestamp" => |h, t| put(h, "x-zm-request-timestamp", t),
+        _ => |h, t| put(h, "x-slack-request-timestamp", t),
+    }
+}
+
+/// Replaces `key=<ts>` at the start of a signature header (`t=`, `ts=`).
+fn set_leading(h: &mut HeaderMap, header: &'static str, key: &str, sep: char, t: &str) {
+    let old = h[header].to_str().expect("ascii").to_owned();
+    let rest = old.split_once(sep).map_or("", |(_, r)| r);
+    let new = format!("{key}={t}{sep}{rest}");
+    h.insert(header, HeaderValue::from_str(&new).expect("visible"));
+}
+
+/// The seeds of the Ed25519 / ECDSA keys named `good`, `other`, `wrong`.
+fn seed(name: &str) -> [u8; 32] {
+    match name {
+        "good" => [1; 32],
+        "other" => [2; 32],
+        _ => [3; 32],
     }
 }
 
@@ -92,6 +111,7 @@ pub fn cases() -> Vec<Case> {
             signature_header: "webhook-signature",
             set_timestamp: Some(set_header("webhook-timestamp")),
             future_refused: true,
+            ts_in_signature: false,
         },
         Case {
             path: "/stripe",
@@ -106,15 +126,9 @@ pub fn cases() -> Vec<Case> {
             other: "whsec_stripe_rotated",
             wrong: "not the secret",
             signature_header: "stripe-signature",
-            set_timestamp: Some(|h, t| {
-                let old = h["stripe-signature"].to_str().expect("ascii").to_owned();
-                let rest = old.split_once(',').map_or("", |(_, r)| r);
-                h.insert(
-                    "stripe-signature",
-                    HeaderValue::from_str(&format!("t={t},{rest}")).expect("visible"),
-                );
-            }),
+            set_timestamp: Some(|h, t| set_leading(h, "stripe-signature", "t", ',', t)),
             future_refused: false,
+            ts_in_signature: true,
         },
         Case {
             path: "/github",
@@ -128,6 +142,7 @@ pub fn cases() -> Vec<Case> {
             signature_header: "x-hub-signature-256",
             set_timestamp: None,
             future_refused: false,
+            ts_in_signature: false,
         },
         Case {
             path: "/slack",
@@ -141,6 +156,7 @@ pub fn cases() -> Vec<Case> {
             signature_header: "x-slack-signature",
             set_timestamp: Some(set_header("x-slack-request-timestamp")),
             future_refused: true,
+            ts_in_signature: false,
         },
         Case {
             path: "/shopify",
@@ -154,6 +170,158 @@ pub fn cases() -> Vec<Case> {
             signature_header: "x-shopify-hmac-sha256",
             set_timestamp: None,
             future_refused: false,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/svix",
+            verifier: || {
+                Box::new(Svix::new(std_secret(STD_SECRET)).add_secret(std_secret(STD_OTHER)))
+            },
+            sign: |s, ts, b| testing::svix(s, &id_of(b), ts, b),
+            good: STD_SECRET,
+            other: STD_OTHER,
+            wrong: "whsec_bm90IHRoZSBzZWNyZXQgYXQgYWxs",
+            signature_header: "svix-signature",
+            set_timestamp: Some(set_header("svix-timestamp")),
+            future_refused: true,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/gitlab-signing",
+            verifier: || {
+                Box::new(
+                    GitLab::signing_token(std_secret(STD_SECRET)).add_secret(std_secret(STD_OTHER)),
+                )
+            },
+            sign: |s, ts, b| testing::gitlab_signing(s, &id_of(b), ts, b),
+            good: STD_SECRET,
+            other: STD_OTHER,
+            wrong: "whsec_bm90IHRoZSBzZWNyZXQgYXQgYWxs",
+            signature_header: "webhook-signature",
+            set_timestamp: Some(set_header("webhook-timestamp")),
+            future_refused: true,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/paddle",
+            verifier: || Box::new(Paddle::new(text("pdl_primary")).add_secret(text("pdl_rotated"))),
+            sign: testing::paddle,
+            good: "pdl_primary",
+            other: "pdl_rotated",
+            wrong: "not the secret",
+            signature_header: "paddle-signature",
+            set_timestamp: Some(|h, t| set_leading(h, "paddle-signature", "ts", ';', t)),
+            future_refused: true,
+            ts_in_signature: true,
+        },
+        Case {
+            path: "/zoom",
+            verifier: || Box::new(Zoom::new(text("zoom primary")).add_secret(text("zoom rotated"))),
+            sign: testing::zoom,
+            good: "zoom primary",
+            other: "zoom rotated",
+            wrong: "not the secret",
+            signature_header: "x-zm-signature",
+            set_timestamp: Some(set_header("x-zm-request-timestamp")),
+            future_refused: true,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/intercom",
+            verifier: || {
+                Box::new(
+                    Intercom::new(text("intercom primary")).add_secret(text("intercom rotated")),
+                )
+            },
+            sign: |s, _, b| testing::intercom(s, b),
+            good: "intercom primary",
+            other: "intercom rotated",
+            wrong: "not the secret",
+            signature_header: "x-hub-signature",
+            set_timestamp: None,
+            future_refused: false,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/woocommerce",
+            verifier: || {
+                Box::new(WooCommerce::new(text("woo primary")).add_secret(text("woo rotated")))
+            },
+            sign: |s, _, b| testing::woocommerce(s, &id_of(b), "order.created", b),
+            good: "woo primary",
+            other: "woo rotated",
+            wrong: "not the secret",
+            signature_header: "x-wc-webhook-signature",
+            set_timestamp: None,
+            future_refused: false,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/lemonsqueezy",
+            verifier: || {
+                Box::new(LemonSqueezy::new(text("lemon primary")).add_secret(text("lemon rotated")))
+            },
+            sign: |s, _, b| testing::lemonsqueezy(s, "order_created", b),
+            good: "lemon primary",
+            other: "lemon rotated",
+            wrong: "not the secret",
+            signature_header: "x-signature",
+            set_timestamp: None,
+            future_refused: false,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/typeform",
+            verifier: || {
+                Box::new(
+                    Typeform::new(text("typeform primary")).add_secret(text("typeform rotated")),
+                )
+            },
+            sign: |s, _, b| testing::typeform(s, b),
+            good: "typeform primary",
+            other: "typeform rotated",
+            wrong: "not the secret",
+            signature_header: "typeform-signature",
+            set_timestamp: None,
+            future_refused: false,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/discord",
+            verifier: || {
+                let key = |n| PublicKey::hex(&testing::discord_public_key(&seed(n))).expect("key");
+                Box::new(Discord::new(key("good")).add_public_key(key("other")))
+            },
+            sign: |s, ts, b| testing::discord(&seed(s), ts, b),
+            good: "good",
+            other: "other",
+            wrong: "wrong",
+            signature_header: "x-signature-ed25519",
+            set_timestamp: None,
+            future_refused: false,
+            ts_in_signature: false,
+        },
+        Case {
+            path: "/sendgrid",
+            verifier: || {
+                let key = |n| testing::sendgrid_public_key(&seed(n));
+                let v = SendGrid::new(&key("good")).expect("key");
+                Box::new(
+                    v.add_key(&key("other"), "rotated")
+                        .expect("key")
+                        .tolerance(Tolerance::symmetric(Duration::from_secs(300))),
+                )
+            },
+            sign: |s, ts, b| testing::sendgrid(&seed(s), ts, b),
+            good: "good",
+            other: "other",
+            wrong: "wrong",
+            signature_header: "x-twilio-email-event-webhook-signature",
+            // the timestamp is opaque signed text, checked after the
+            // signature: an edited one is a mismatch (401), not a 400
+            set_timestamp: None,
+            future_refused: false,
+            ts_in_signature: false,
         },
     ]
 }
