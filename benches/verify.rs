@@ -34,8 +34,10 @@ const SIZES: [(usize, &str); 4] = [
 /// A Stripe-shaped event of exactly `size` bytes (async-stripe-webhook
 /// parses it, so it must be a real event).
 fn event(size: usize) -> String {
-    let head = r#"{"id":"evt_1NG8Du2eZvKYlo2CUI79vXWy","object":"event","api_version":"2023-10-16","created":1686089970,"livemode":false,"pending_webhooks":0,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_9s6XKzkNRiz8i3","object":"customer","note":""#;
-    let tail = r#""}}}"#;
+    // The event type comes last, as in Stripe's own deliveries; the object
+    // is one that async-stripe-webhook parses (a bank account).
+    let head = r#"{"id":"evt_1NG8Du2eZvKYlo2CUI79vXWy","object":"event","api_version":"2023-10-16","created":1686089970,"data":{"object":{"object":"bank_account","country":"us","currency":"usd","id":"ba_test","last4":"6789","status":"verified","account_holder_name":""#;
+    let tail = r#""}},"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"account.external_account.created"}"#;
     let pad = size.saturating_sub(head.len() + tail.len());
     format!("{head}{}{tail}", "x".repeat(pad))
 }
