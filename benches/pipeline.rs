@@ -162,7 +162,7 @@ fn bench(c: &mut Criterion) {
                 n += 1;
                 request(&event(n), at, peer)
             },
-            |req| rt.block_on(bare.clone().oneshot(req)),
+            |req| rt.block_on(bare.oneshot(req)),
             BatchSize::SmallInput,
         )
     });
@@ -250,7 +250,7 @@ fn bench(c: &mut Criterion) {
     };
     let same = |body: &str| -> Vec<_> { (0..N).map(|_| request(body, at, peer)).collect() };
     let a_bare = count(
-        &mut |r| drop(rt.block_on(bare.clone().oneshot(r))),
+        &mut |r| drop(rt.block_on(bare.oneshot(r))),
         fresh(10_000_000),
     );
     let a_collect = count(
