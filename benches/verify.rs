@@ -103,6 +103,13 @@ fn bench(c: &mut Criterion) {
                     .is_ok()
             })
         });
+        g.bench_function(BenchmarkId::new("ours_standard_deferred", label), |bn| {
+            bn.iter(|| {
+                ours_std
+                    .verify_deferred(black_box(&std_parts), black_box(b), now)
+                    .is_ok()
+            })
+        });
         g.bench_function(BenchmarkId::new("svix", label), |bn| {
             bn.iter(|| svix.verify(black_box(b), black_box(&std_headers)).is_ok())
         });
@@ -127,6 +134,13 @@ fn bench(c: &mut Criterion) {
             bn.iter(|| {
                 ours_stripe
                     .verify(black_box(&stripe_parts), black_box(b), now)
+                    .is_ok()
+            })
+        });
+        g.bench_function(BenchmarkId::new("ours_stripe_deferred", label), |bn| {
+            bn.iter(|| {
+                ours_stripe
+                    .verify_deferred(black_box(&stripe_parts), black_box(b), now)
                     .is_ok()
             })
         });
@@ -183,7 +197,19 @@ fn main() {
             &p("raw_hmac"),
             Some(floor),
         );
-        for ours in ["ours_stripe", "ours_github", "ours_slack", "ours_shopify"] {
+        report::ratio(
+            "ours_standard_deferred / raw_hmac (the layer's path)",
+            &p("ours_standard_deferred"),
+            &p("raw_hmac"),
+            Some(floor),
+        );
+        for ours in [
+            "ours_stripe",
+            "ours_stripe_deferred",
+            "ours_github",
+            "ours_slack",
+            "ours_shopify",
+        ] {
             report::ratio(
                 &format!("{ours} / raw_hmac"),
                 &p(ours),
@@ -203,6 +229,24 @@ fn main() {
             &p("ours_standard"),
             &p("standardwebhooks"),
             peer_target,
+        );
+        report::ratio(
+            "ours_standard_deferred / svix",
+            &p("ours_standard_deferred"),
+            &p("svix"),
+            peer_target,
+        );
+        report::ratio(
+            "ours_standard_deferred / standardwebhooks",
+            &p("ours_standard_deferred"),
+            &p("standardwebhooks"),
+            peer_target,
+        );
+        report::ratio(
+            "ours_stripe_deferred / async_stripe_webhook",
+            &p("ours_stripe_deferred"),
+            &p("async_stripe_webhook"),
+            (label == "1KiB").then_some(0.75),
         );
         report::ratio(
             "ours_stripe / async_stripe_webhook",
