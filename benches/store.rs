@@ -2,7 +2,9 @@
 //! complete, as the layer does for a fresh event.
 //!
 //! `cargo bench --bench store -- --warm-up-time 1 --measurement-time 3`
-//! measures the moka store; with `--features redis` and `REDIS_URL` set it
+//! measures the in-memory stores ([`MemoryStore`], the default, and
+//! [`MokaStore`]) against a Standard Webhooks verification of 1 KiB in the
+//! same run, and prints the ratios; with `--features redis` and `REDIS_URL` set it
 //! measures Redis on that server too and prints how many round trips
 //! (commands the server received from this client) each operation takes.
 
@@ -14,8 +16,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
-use tower_webhook::MokaStore;
 use tower_webhook::store::{Claim, EventKey, IdempotencyStore};
+use tower_webhook::{MemoryStore, MokaStore};
+
+#[path = "support/report.rs"]
+mod report;
 
 const LEASE: Duration = Duration::from_secs(60);
 const TTL: Duration = Duration::from_secs(3600);
@@ -25,27 +30,96 @@ fn now<T>(f: impl std::future::Future<Output = T>) -> T {
     f.now_or_never().expect("moka answers without waiting")
 }
 
-fn moka(c: &mut Criterion) {
-    let capacity = 100_000u32;
-    let store = MokaStore::with_capacity(u64::from(capacity));
-    // Start full, so that every new id also evicts one: the steady state.
+/// Fills `store` to `capacity` completed ids, then measures claim+complete
+/// of a new id (which also evicts one: the steady state).
+fn claim_complete(c: &mut Criterion, name: &str, store: &impl IdempotencyStore, capacity: u32) {
     for i in 0..capacity {
-        let key = EventKey::new("bench", "moka", &format!("fill-{i}"));
+        let key = EventKey::new("bench", "fill", &format!("fill-{i}"));
         if let Claim::Fresh(t) = now(store.claim(&key, LEASE)).expect("claim") {
             now(store.complete(&key, t, TTL)).expect("complete");
         }
     }
     let mut n = 0u64;
-    c.bench_function("moka claim+complete (100k capacity, full)", |b| {
+    c.bench_function(name, |b| {
         b.iter(|| {
             n += 1;
-            let key = EventKey::new("bench", "moka", itoa::Buffer::new().format(n));
+            let key = EventKey::new("bench", "new", itoa::Buffer::new().format(n));
             let Claim::Fresh(t) = now(store.claim(&key, LEASE)).expect("claim") else {
                 panic!("new id not fresh");
             };
             black_box(now(store.complete(&key, t, TTL)).expect("complete"))
         });
     });
+    // A duplicate: the claim of a completed id.
+    let dup = EventKey::new("bench", "new", "1");
+    c.bench_function(&format!("{name} duplicate claim"), |b| {
+        b.iter(|| black_box(now(store.claim(black_box(&dup), LEASE)).expect("claim")));
+    });
+}
+
+fn memory(c: &mut Criterion) {
+    let capacity = 100_000u32;
+    let store = MemoryStore::with_capacity(capacity as usize);
+    claim_complete(
+        c,
+        "memory claim+complete (100k capacity, full)",
+        &store,
+        capacity,
+    );
+    println!(
+        "memory entries held: {} (capacity {capacity})",
+        store.entry_count()
+    );
+}
+
+/// The reference: what verifying a 1 KiB Standard Webhooks delivery costs.
+fn verify_1k(c: &mut Criterion) {
+    use tower_webhook::providers::StandardWebhooks;
+    use tower_webhook::{Secret, Verifier, testing};
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let body = format!(r#"{{"type":"invoice.paid","data":"{}"}}"#, "x".repeat(990));
+    let at = std::time::SystemTime::now();
+    let headers = testing::standard_webhooks(SECRET, "msg_1", testing::unix(at), body.as_bytes());
+    let parts = testing::parts("/", headers);
+    let v = StandardWebhooks::new(Secret::standard_webhooks(SECRET).expect("secret"));
+    assert!(v.verify(&parts, body.as_bytes(), at).is_ok());
+    c.bench_function("standard webhooks verify 1 KiB", |b| {
+        b.iter(|| black_box(v.verify(black_box(&parts), black_box(body.as_bytes()), at)).is_ok())
+    });
+}
+
+fn ratios(_: &mut Criterion) {
+    println!("\nRatios (medians of this run):");
+    let verify = "standard webhooks verify 1 KiB";
+    report::ratio(
+        "memory claim+complete / verify 1 KiB",
+        "memory claim+complete (100k capacity, full)",
+        verify,
+        Some(1.0),
+    );
+    report::ratio(
+        "moka claim+complete / verify 1 KiB",
+        "moka claim+complete (100k capacity, full)",
+        verify,
+        None,
+    );
+    report::ratio(
+        "memory / moka (claim+complete)",
+        "memory claim+complete (100k capacity, full)",
+        "moka claim+complete (100k capacity, full)",
+        None,
+    );
+}
+
+fn moka(c: &mut Criterion) {
+    let capacity = 100_000u32;
+    let store = MokaStore::with_capacity(u64::from(capacity));
+    claim_complete(
+        c,
+        "moka claim+complete (100k capacity, full)",
+        &store,
+        capacity,
+    );
     println!(
         "moka entries held: {} (capacity {capacity})",
         store.entry_count()
@@ -176,7 +250,7 @@ mod redis_bench {
 }
 
 #[cfg(feature = "redis")]
-criterion_group!(benches, moka, redis_bench::redis);
+criterion_group!(benches, verify_1k, memory, moka, redis_bench::redis, ratios);
 #[cfg(not(feature = "redis"))]
-criterion_group!(benches, moka);
+criterion_group!(benches, verify_1k, memory, moka, ratios);
 criterion_main!(benches);

@@ -37,5 +37,5 @@ pub use extract::{Webhook, WebhookRejection};
 pub use key::PublicKey;
 pub use middleware::{StorePolicy, WebhookLayer, WebhookService};
 pub use secret::Secret;
-pub use store::{IdempotencyStore, MokaStore};
+pub use store::{IdempotencyStore, MemoryStore, MokaStore};
 pub use verify::{Clock, FixedClock, SystemClock, Tolerance, Verified, Verifier, VerifyError};

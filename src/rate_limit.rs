@@ -738,31 +738,35 @@ impl Stages {
         if !self.headers {
             return;
         }
+        use std::fmt::Write as _;
         let items = [("pre-auth", &tallies.pre), ("post-auth", &tallies.post)];
+        // One buffer each, written in place: no allocation per item.
         let mut policy = String::new();
         let mut state = String::new();
         for (name, tally) in items {
             let Some(t) = tally else { continue };
-            if !policy.is_empty() {
+            if policy.is_empty() {
+                policy.reserve(64);
+                state.reserve(64);
+            } else {
                 policy.push_str(", ");
                 state.push_str(", ");
             }
             let window = whole_secs(t.limit.window());
-            policy.push_str(&format!("\"{name}\";q={};w={window}", t.limit.burst_size()));
-            state.push_str(&format!(
+            let _ = write!(policy, "\"{name}\";q={};w={window}", t.limit.burst_size());
+            let _ = write!(
+                state,
                 "\"{name}\";r={};t={}",
                 t.remaining,
                 whole_secs(t.reset)
-            ));
+            );
         }
         if policy.is_empty() {
             return;
         }
         // Only digits, quotes, letters and punctuation: always valid values.
-        if let (Ok(p), Ok(s)) = (
-            HeaderValue::from_str(&policy),
-            HeaderValue::from_str(&state),
-        ) {
+        // From the `String`s themselves: no copy.
+        if let (Ok(p), Ok(s)) = (HeaderValue::try_from(policy), HeaderValue::try_from(state)) {
             headers.insert(RATELIMIT_POLICY, p);
             headers.insert(RATELIMIT, s);
         }

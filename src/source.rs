@@ -85,6 +85,15 @@ impl<V: Verifier> Verifier for Swappable<V> {
         self.slot.load().verify(parts, body, now)
     }
 
+    fn verify_deferred(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, VerifyError> {
+        self.slot.load().verify_deferred(parts, body, now)
+    }
+
     fn content_types(&self) -> &[&'static str] {
         &self.content_types
     }

@@ -20,7 +20,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::request::Parts;
@@ -39,6 +39,26 @@ pub trait Verifier: Send + Sync + 'static {
     /// A [`VerifyError`] saying which check failed.
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError>;
 
+    /// Like [`verify`](Self::verify), but a provider whose event type is a
+    /// body field (Stripe, Standard Webhooks) may leave it unread: hand the
+    /// body to the result with [`Verified::attach_body`] and
+    /// [`Verified::event_type`] reads it on first use. Only what the
+    /// idempotency claim needs (the event id) is parsed here. The layer
+    /// calls this; [`verify`](Self::verify) always fills the type at once.
+    ///
+    /// The default calls [`verify`](Self::verify).
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify).
+    fn verify_deferred(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, VerifyError> {
+        self.verify(parts, body, now)
+    }
+
     /// Media types (lower case, without parameters) this provider posts.
     /// A request whose `Content-Type` is present and not in the list is
     /// refused with 415. An empty list accepts any type.
@@ -54,6 +74,14 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
         (**self).verify(parts, body, now)
     }
+    fn verify_deferred(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, VerifyError> {
+        (**self).verify_deferred(parts, body, now)
+    }
     fn content_types(&self) -> &[&'static str] {
         (**self).content_types()
     }
@@ -65,6 +93,14 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
     }
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
         (**self).verify(parts, body, now)
+    }
+    fn verify_deferred(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, VerifyError> {
+        (**self).verify_deferred(parts, body, now)
     }
     fn content_types(&self) -> &[&'static str] {
         (**self).content_types()
@@ -82,6 +118,26 @@ pub struct Verified {
     id_signed: bool,
     key_label: Option<Arc<str>>,
     content_digest: Option<[u8; 32]>,
+    deferred_type: Option<DeferredType>,
+}
+
+/// An event type still to be read from a body field.
+#[derive(Clone, PartialEq, Eq)]
+struct DeferredType {
+    path: &'static [&'static str],
+    body: Option<bytes::Bytes>,
+    read: OnceLock<Option<String>>,
+}
+
+impl fmt::Debug for DeferredType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the body itself.
+        f.debug_struct("DeferredType")
+            .field("path", &self.path)
+            .field("body_attached", &self.body.is_some())
+            .field("read", &self.read.get())
+            .finish()
+    }
 }
 
 impl Verified {
@@ -95,6 +151,7 @@ impl Verified {
             id_signed: false,
             key_label: None,
             content_digest: None,
+            deferred_type: None,
         }
     }
 
@@ -113,6 +170,30 @@ impl Verified {
     pub fn with_event_type(mut self, ty: impl Into<String>) -> Self {
         self.event_type = Some(ty.into());
         self
+    }
+
+    /// Says that the event type is the body field at `path`, to be read on
+    /// the first [`event_type`](Self::event_type) call once the body is
+    /// [attached](Self::attach_body). See [`Verifier::verify_deferred`].
+    pub fn with_event_type_in_body(mut self, path: &'static [&'static str]) -> Self {
+        self.deferred_type = Some(DeferredType {
+            path,
+            body: None,
+            read: OnceLock::new(),
+        });
+        self
+    }
+
+    /// Hands the verified body over, for an event type left to read from
+    /// it (see [`Verifier::verify_deferred`]). A no-op otherwise. Cloning
+    /// [`Bytes`](bytes::Bytes) is a reference count: the body is not copied.
+    pub fn attach_body(&mut self, body: bytes::Bytes) {
+        if let Some(d) = &mut self.deferred_type
+            && self.event_type.is_none()
+            && d.body.is_none()
+        {
+            d.body = Some(body);
+        }
     }
 
     /// Sets the signed timestamp, in Unix seconds.
@@ -147,8 +228,22 @@ impl Verified {
     }
 
     /// The event type, where the provider names one.
+    ///
+    /// After [`Verifier::verify_deferred`], a type in the body is read here,
+    /// once, from the [attached](Self::attach_body) body (`None` until the
+    /// body is attached).
     pub fn event_type(&self) -> Option<&str> {
-        self.event_type.as_deref()
+        if let Some(t) = &self.event_type {
+            return Some(t);
+        }
+        let d = self.deferred_type.as_ref()?;
+        let body = d.body.as_ref()?;
+        d.read
+            .get_or_init(|| {
+                let [ty] = crate::providers::json::fields(body, &[d.path]);
+                ty
+            })
+            .as_deref()
     }
 
     /// The signed timestamp (Unix seconds), where the scheme signs one.

@@ -8,12 +8,12 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use tower_webhook::middleware::{Admission, Endpoint};
 use tower_webhook::providers::GitHub;
-use tower_webhook::store::MokaStore;
+use tower_webhook::store::MemoryStore;
 use tower_webhook::{Secret, WebhookLayer, testing};
 
 const SECRET: &str = "core-secret";
 
-fn endpoint() -> Endpoint<GitHub, MokaStore> {
+fn endpoint() -> Endpoint<GitHub, MemoryStore> {
     WebhookLayer::new(GitHub::new(Secret::text(SECRET).expect("secret"))).endpoint()
 }
 

@@ -16,7 +16,7 @@ fn criterion_dir() -> PathBuf {
 }
 
 /// The median time in ns of benchmark `group/function/param`, if it ran.
-pub fn median_ns(path: &str) -> Option<f64> {
+pub(crate) fn median_ns(path: &str) -> Option<f64> {
     let file = criterion_dir().join(path).join("new/estimates.json");
     let text = std::fs::read_to_string(file).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -24,7 +24,7 @@ pub fn median_ns(path: &str) -> Option<f64> {
 }
 
 /// Formats nanoseconds readably.
-pub fn human(ns: f64) -> String {
+pub(crate) fn human(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
     } else if ns >= 1e3 {
@@ -35,7 +35,7 @@ pub fn human(ns: f64) -> String {
 }
 
 /// Prints `a / b` for two benchmarks, with a target if any.
-pub fn ratio(label: &str, a: &str, b: &str, target: Option<f64>) {
+pub(crate) fn ratio(label: &str, a: &str, b: &str, target: Option<f64>) {
     match (median_ns(a), median_ns(b)) {
         (Some(x), Some(y)) if y > 0.0 => {
             let r = x / y;

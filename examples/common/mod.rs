@@ -15,7 +15,7 @@ use tower_webhook::providers::{
     Unsigned, WooCommerce, WpWebhooks, Zoom,
 };
 use tower_webhook::rate_limit::RateLimit;
-use tower_webhook::store::{EitherStore, MokaStore, RedisStore};
+use tower_webhook::store::{EitherStore, MemoryStore, RedisStore};
 use tower_webhook::{PublicKey, Secret, Verified, Verifier, WebhookLayer, testing};
 
 /// One provider's secret: from its environment variable, or a demo value.
@@ -296,7 +296,7 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
 /// The idempotency store of the demo: Redis when `REDIS_URL` is set (keys
 /// prefixed with `REDIS_KEY_PREFIX`, default `tower-webhook-demo:`), else
 /// in memory. One store serves every route (keys carry the endpoint).
-pub type DemoStore = EitherStore<RedisStore, MokaStore>;
+pub type DemoStore = EitherStore<RedisStore, MemoryStore>;
 
 pub async fn store() -> Result<DemoStore, BoxError> {
     match std::env::var("REDIS_URL") {
@@ -307,7 +307,7 @@ pub async fn store() -> Result<DemoStore, BoxError> {
             println!("  idempotency store: Redis ({:?})", store.prefix());
             Ok(EitherStore::Left(store))
         }
-        _ => Ok(EitherStore::Right(MokaStore::new())),
+        _ => Ok(EitherStore::Right(MemoryStore::new())),
     }
 }
 

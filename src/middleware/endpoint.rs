@@ -376,7 +376,9 @@ where
     };
 
     let now = config.clock.now();
-    let verified = config.verifier.verify(&parts, &bytes, now)?;
+    // The event type, if in the body, is read only when asked for.
+    let mut verified = config.verifier.verify_deferred(&parts, &bytes, now)?;
+    verified.attach_body(bytes.clone());
     Ok((parts, bytes, verified))
 }
 

@@ -11,7 +11,7 @@ use super::{Endpoint, WebhookService};
 use crate::handshake::Handshake;
 use crate::net::TrustedProxies;
 use crate::rate_limit::{ManualClock, PostAuthLimiter, PreAuthLimiter, RateLimit, Stages};
-use crate::store::{IdempotencyStore, MokaStore, NoStore};
+use crate::store::{IdempotencyStore, MemoryStore, NoStore};
 use crate::verify::{Clock, SystemClock, Verified, Verifier};
 
 /// What to do when the idempotency store does not answer in time.
@@ -73,7 +73,7 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
 /// Cloning is a reference count: every connection shares one configuration
 /// and one store.
 #[must_use]
-pub struct WebhookLayer<V, St = MokaStore> {
+pub struct WebhookLayer<V, St = MemoryStore> {
     config: Arc<Config<V, St>>,
 }
 
@@ -96,7 +96,7 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for WebhookLayer<V, St> {
 
 impl<V: Verifier> WebhookLayer<V> {
     /// A layer with default settings: POST only, 1 MiB body limit, 10 s read
-    /// timeout, de-duplication in memory ([`MokaStore`]).
+    /// timeout, de-duplication in memory ([`MemoryStore`]).
     pub fn new(verifier: V) -> Self {
         Self::builder(verifier).build()
     }
@@ -107,7 +107,7 @@ impl<V: Verifier> WebhookLayer<V> {
         WebhookLayerBuilder {
             config: Config {
                 verifier,
-                store: MokaStore::default(),
+                store: MemoryStore::default(),
                 dedup: true,
                 clock: Arc::new(SystemClock),
                 endpoint,
@@ -156,7 +156,7 @@ impl<S, V, St> Layer<S> for WebhookLayer<V, St> {
 
 /// Builds a [`WebhookLayer`]; see [`WebhookLayer::builder`].
 #[must_use]
-pub struct WebhookLayerBuilder<V, St = MokaStore> {
+pub struct WebhookLayerBuilder<V, St = MemoryStore> {
     config: Config<V, St>,
 }
 

@@ -112,6 +112,25 @@ impl Verifier for StandardWebhooks {
 
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
         verify_v1(
+            false,
+            (&self.keys, &self.public_keys),
+            self.tolerance,
+            self.names,
+            self.provider,
+            parts,
+            body,
+            now,
+        )
+    }
+
+    fn verify_deferred(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, VerifyError> {
+        verify_v1(
+            true,
             (&self.keys, &self.public_keys),
             self.tolerance,
             self.names,
@@ -169,6 +188,25 @@ impl Verifier for Svix {
 
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
         verify_v1(
+            false,
+            (&self.keys, &self.public_keys),
+            self.tolerance,
+            [SVIX, WEBHOOK],
+            "svix",
+            parts,
+            body,
+            now,
+        )
+    }
+
+    fn verify_deferred(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, VerifyError> {
+        verify_v1(
+            true,
             (&self.keys, &self.public_keys),
             self.tolerance,
             [SVIX, WEBHOOK],
@@ -190,7 +228,9 @@ fn pick(parts: &Parts, names: [Names; 2]) -> Names {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn verify_v1(
+    defer: bool,
     (keys, public_keys): (&KeySet, &Ed25519Keys),
     tolerance: Tolerance,
     names: [Names; 2],
@@ -238,11 +278,14 @@ fn verify_v1(
     };
     tolerance.check_secs(ts, now)?;
 
-    let [ty] = json::fields(body, &[&["type"]]);
     let mut v = Verified::new(provider)
         .with_event_id(id, true)
         .with_timestamp(ts)
         .with_key_label(label);
+    if defer {
+        return Ok(v.with_event_type_in_body(&["type"]));
+    }
+    let [ty] = json::fields(body, &[&["type"]]);
     if let Some(ty) = ty {
         v = v.with_event_type(ty);
     }
@@ -420,5 +463,29 @@ mod tests {
                 .unwrap_err(),
             VerifyError::NoActiveSecret
         );
+    }
+}
+
+#[cfg(test)]
+mod deferred_tests {
+    use super::*;
+    use crate::Secret;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const BODY: &[u8] = br#"{"data":{"x":1},"type":"user.created"}"#;
+
+    #[test]
+    fn deferred_verification_leaves_the_body_unparsed_until_the_type_is_asked_for() {
+        let v1 = StandardWebhooks::new(Secret::standard_webhooks(SECRET).expect("secret"));
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let headers = crate::testing::standard_webhooks(SECRET, "msg_1", 1_700_000_000, BODY);
+        let parts = crate::testing::parts("/", headers);
+        let mut v = v1.verify_deferred(&parts, BODY, now).expect("verifies");
+        assert_eq!(v.event_id(), Some("msg_1"));
+        assert_eq!(v.event_type(), None);
+        v.attach_body(bytes::Bytes::from_static(BODY));
+        assert_eq!(v.event_type(), Some("user.created"));
+        let eager = v1.verify(&parts, BODY, now).expect("verifies");
+        assert_eq!(eager.event_type(), Some("user.created"));
     }
 }

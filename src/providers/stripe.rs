@@ -43,6 +43,29 @@ impl Verifier for Stripe {
     }
 
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
+        self.check(parts, body, now, false)
+    }
+
+    fn verify_deferred(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verified, VerifyError> {
+        self.check(parts, body, now, true)
+    }
+}
+
+impl Stripe {
+    /// Verifies; with `defer`, the event type (usually the body's last
+    /// field) is left for [`Verified::event_type`] to read.
+    fn check(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        now: SystemTime,
+        defer: bool,
+    ) -> Result<Verified, VerifyError> {
         let header = kit::signature(parts, SIGNATURE)?;
         let mut ts = None;
         let mut candidates = Candidates::new();
@@ -62,11 +85,18 @@ impl Verifier for Stripe {
             .verify(now, &[t.as_bytes(), b".", body], &candidates)?;
         self.tolerance.check_secs(ts, now)?;
 
-        let [id, ty] = json::fields(body, &[&["id"], &["type"]]);
         let mut v = Verified::new("stripe")
             .with_timestamp(ts)
             .with_key_label(m.label())
             .with_content_digest(m.mac.digest32());
+        let (id, ty) = if defer {
+            v = v.with_event_type_in_body(&["type"]);
+            let [id] = json::fields(body, &[&["id"]]);
+            (id, None)
+        } else {
+            let [id, ty] = json::fields(body, &[&["id"], &["type"]]);
+            (id, ty)
+        };
         if let Some(id) = id {
             v = v.with_event_id(id, true);
         }
@@ -74,5 +104,55 @@ impl Verifier for Stripe {
             v = v.with_event_type(ty);
         }
         Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod deferred_tests {
+    use super::*;
+    use crate::Secret;
+
+    const BODY: &[u8] =
+        br#"{"id":"evt_1","object":"event","data":{"object":{}},"type":"invoice.paid"}"#;
+
+    fn signed() -> (Parts, SystemTime) {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let headers = crate::testing::stripe("whsec_t", 1_700_000_000, BODY);
+        (crate::testing::parts("/", headers), now)
+    }
+
+    #[test]
+    fn deferred_verification_reads_the_type_from_the_attached_body_only() {
+        let stripe = Stripe::new(Secret::text("whsec_t").expect("secret"));
+        let (parts, now) = signed();
+        let mut v = stripe.verify_deferred(&parts, BODY, now).expect("verifies");
+        assert_eq!(v.event_id(), Some("evt_1"), "the id is read at once");
+        assert_eq!(v.event_type(), None, "no body attached yet");
+        v.attach_body(bytes::Bytes::from_static(BODY));
+        assert_eq!(v.event_type(), Some("invoice.paid"));
+        assert_eq!(v.clone().event_type(), Some("invoice.paid"));
+        assert!(
+            !format!("{v:?}").contains("evt_1\",\"object"),
+            "Debug never prints the body"
+        );
+    }
+
+    #[test]
+    fn plain_verification_still_reads_the_type_at_once() {
+        let stripe = Stripe::new(Secret::text("whsec_t").expect("secret"));
+        let (parts, now) = signed();
+        let v = stripe.verify(&parts, BODY, now).expect("verifies");
+        assert_eq!(v.event_type(), Some("invoice.paid"));
+        assert_eq!(v.event_id(), Some("evt_1"));
+    }
+
+    #[test]
+    fn deferred_and_plain_verification_refuse_the_same_forgery() {
+        let stripe = Stripe::new(Secret::text("whsec_t").expect("secret"));
+        let (parts, now) = signed();
+        let forged =
+            br#"{"id":"evt_2","object":"event","data":{"object":{}},"type":"invoice.paid"}"#;
+        assert!(stripe.verify_deferred(&parts, forged, now).is_err());
+        assert!(stripe.verify(&parts, forged, now).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Exactly-once bookkeeping: the [`IdempotencyStore`] trait and its
-//! backends, [`MokaStore`] (in memory, the default) and `RedisStore`
-//! (feature `redis`, for several instances).
+//! backends, [`MemoryStore`] (in memory, the default), [`MokaStore`] (in
+//! memory, on `moka`) and `RedisStore` (feature `redis`, for several
+//! instances).
 //!
 //! The layer claims an event's key only after its signature verified, so a
 //! forged request can never plant an id. Then:
@@ -13,7 +14,7 @@
 //!
 //! A store is a small thing to write. This one keeps everything in a
 //! `Mutex<HashMap>` (no expiry of completed ids, no capacity bound: use
-//! [`MokaStore`] for real):
+//! [`MemoryStore`] for real):
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -74,7 +75,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod memory;
 mod moka;
+pub use self::memory::MemoryStore;
 pub use self::moka::MokaStore;
 
 #[cfg(feature = "redis")]

@@ -1,0 +1,343 @@
+//! The whole `WebhookLayer` stack in process (no sockets), through
+//! `tower::ServiceExt::oneshot`, against a bare service that only collects
+//! the body, and raw HMAC-SHA256 of the same content, in one run.
+//!
+//! ```text
+//! cargo bench --bench pipeline -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Stack: pre-authentication limit (generous: never refuses here) + Stripe
+//! verification + claim + complete in the default in-memory store. Cases:
+//!
+//! - `bare`: a service that collects the 1 KiB body and answers 200;
+//! - `layer_collect`: the layer around that same bare service (verify +
+//!   claim + complete, no JSON parse);
+//! - `layer_typed`: the layer around a service that also parses the body
+//!   into a typed event (what a handler does);
+//! - `duplicate`: a delivery of an id already handled (verify + claim, 200);
+//! - `rate_limited`: a client over its pre-authentication limit (429);
+//! - `raw_hmac`: HMAC-SHA256 of the signed content (`t.` + body), the floor.
+//!
+//! Each fresh delivery carries a new event id, signed before the timed part
+//! (`iter_batched`). After the timings, the heap allocations of one delivery
+//! are counted with a counting global allocator and printed.
+
+// `criterion_group!` makes an undocumented public fn.
+#![allow(missing_docs)]
+
+#[path = "support/report.rs"]
+mod report;
+
+use std::alloc::System;
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion};
+use hmac::{Hmac, KeyInit, Mac};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use sha2::Sha256;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower::ServiceExt;
+use tower_layer::Layer;
+use tower_webhook::net::ClientAddr;
+use tower_webhook::providers::Stripe;
+use tower_webhook::rate_limit::RateLimit;
+use tower_webhook::{Secret, WebhookLayer, testing};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const SECRET: &str = "whsec_pipeline_bench_secret";
+const SIZE: usize = 1024;
+
+/// A Stripe event of exactly 1 KiB with id `evt_<n>` (type last, as Stripe
+/// sends it).
+fn event(n: u64) -> String {
+    let head = format!(
+        r#"{{"id":"evt_{n:020}","object":"event","api_version":"2023-10-16","created":1686089970,"data":{{"object":{{"id":"cus_9s6XKzkNRiz8i3","object":"customer","note":""#
+    );
+    let tail = r#""}},"livemode":false,"pending_webhooks":1,"type":"customer.created"}"#;
+    let pad = SIZE.saturating_sub(head.len() + tail.len());
+    format!("{head}{}{tail}", "x".repeat(pad))
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Event {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    created: i64,
+    data: serde_json::Value,
+}
+
+fn request(body: &str, at: SystemTime, peer: SocketAddr) -> Request<Full<Bytes>> {
+    let headers = testing::stripe(SECRET, testing::unix(at), body.as_bytes());
+    let mut req = Request::post("/webhooks/stripe")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+        .expect("request");
+    req.headers_mut().extend(headers);
+    req.extensions_mut().insert(ClientAddr(peer));
+    req
+}
+
+type Resp = Response<Full<Bytes>>;
+
+async fn collect(req: Request<Full<Bytes>>) -> Result<Resp, Infallible> {
+    let body = req.into_body().collect().await.map(|c| c.to_bytes());
+    black_box(body.map(|b| b.len()).unwrap_or(0));
+    Ok(Response::new(Full::new(Bytes::new())))
+}
+
+async fn typed(req: Request<Full<Bytes>>) -> Result<Resp, Infallible> {
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let event: Result<Event, _> = serde_json::from_slice(&body);
+    let status = if event.is_ok() { 200 } else { 422 };
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = http::StatusCode::from_u16(status).expect("status");
+    Ok(res)
+}
+
+fn layer(pre_auth: RateLimit) -> WebhookLayer<Stripe, tower_webhook::MemoryStore> {
+    WebhookLayer::builder(Stripe::new(Secret::text(SECRET).expect("secret")))
+        .pre_auth_limit(pre_auth)
+        .build()
+}
+
+/// Heap allocations (count, bytes) of `n` runs of `f`, per run.
+fn allocations(n: u64, mut f: impl FnMut(u64)) -> (f64, f64) {
+    let region = Region::new(GLOBAL);
+    for i in 0..n {
+        f(i);
+    }
+    let s = region.change();
+    (
+        s.allocations as f64 / n as f64,
+        s.bytes_allocated as f64 / n as f64,
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let at = SystemTime::now();
+    let peer: SocketAddr = "10.1.2.3:4000".parse().expect("addr");
+    let generous = RateLimit::per_second(1_000_000)
+        .and_then(|l| l.burst(1_000_000))
+        .expect("limit");
+    let stack_collect = layer(generous).layer(tower::service_fn(collect));
+    let stack_typed = layer(generous).layer(tower::service_fn(typed));
+    let bare = tower::service_fn(collect);
+
+    // Sanity: each stack answers what it should.
+    let probe = |svc: &mut dyn FnMut(Request<Full<Bytes>>) -> u16, n: u64| {
+        svc(request(&event(n), at, peer))
+    };
+    let mut run_collect = |req| {
+        rt.block_on(stack_collect.clone().oneshot(req))
+            .expect("infallible")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(probe(&mut run_collect, u64::MAX), 200);
+    assert_eq!(probe(&mut run_collect, u64::MAX), 200, "duplicate acked");
+
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("pipeline");
+    g.bench_function("bare", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                request(&event(n), at, peer)
+            },
+            |req| rt.block_on(bare.oneshot(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("layer_collect", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                request(&event(n), at, peer)
+            },
+            |req| {
+                let res = rt.block_on(stack_collect.clone().oneshot(req));
+                debug_assert!(res.as_ref().is_ok_and(|r| r.status() == 200));
+                res
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("layer_typed", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                request(&event(n), at, peer)
+            },
+            |req| rt.block_on(stack_typed.clone().oneshot(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    let dup = event(7);
+    g.bench_function("duplicate", |b| {
+        b.iter_batched(
+            || request(&dup, at, peer),
+            |req| rt.block_on(stack_collect.clone().oneshot(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    // One request a minute: after the first, every request is refused.
+    let strict = layer(RateLimit::per_minute(1).expect("limit")).layer(tower::service_fn(collect));
+    let flood = event(8);
+    g.bench_function("rate_limited", |b| {
+        b.iter_batched(
+            || request(&flood, at, peer),
+            |req| rt.block_on(strict.clone().oneshot(req)),
+            BatchSize::SmallInput,
+        )
+    });
+    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    let body = event(9);
+    let ts = testing::unix(at).to_string();
+    g.bench_function("raw_hmac", |b| {
+        b.iter(|| {
+            let mut m = key.clone();
+            m.update(ts.as_bytes());
+            m.update(b".");
+            m.update(black_box(body.as_bytes()));
+            black_box(m.finalize().into_bytes())
+        })
+    });
+    g.finish();
+
+    // Statuses of the refusals, checked once outside the timings.
+    let dup_status = rt
+        .block_on(stack_collect.clone().oneshot(request(&dup, at, peer)))
+        .expect("infallible");
+    assert_eq!(dup_status.status(), 200);
+    assert!(dup_status.headers().contains_key("webhook-duplicate"));
+    let limited = rt
+        .block_on(strict.clone().oneshot(request(&flood, at, peer)))
+        .expect("infallible");
+    assert_eq!(limited.status(), 429);
+
+    // Allocations: requests are built before the counted region.
+    const N: u64 = 1000;
+    let count = |svc: &mut dyn FnMut(Request<Full<Bytes>>), reqs: Vec<Request<Full<Bytes>>>| {
+        let mut reqs = reqs.into_iter();
+        allocations(N, |_| {
+            if let Some(r) = reqs.next() {
+                svc(r)
+            }
+        })
+    };
+    let fresh = |base: u64| -> Vec<_> {
+        (0..N)
+            .map(|i| request(&event(base + i), at, peer))
+            .collect()
+    };
+    let same = |body: &str| -> Vec<_> { (0..N).map(|_| request(body, at, peer)).collect() };
+    let a_bare = count(
+        &mut |r| drop(rt.block_on(bare.oneshot(r))),
+        fresh(10_000_000),
+    );
+    let a_collect = count(
+        &mut |r| drop(rt.block_on(stack_collect.clone().oneshot(r))),
+        fresh(20_000_000),
+    );
+    let a_typed = count(
+        &mut |r| drop(rt.block_on(stack_typed.clone().oneshot(r))),
+        fresh(30_000_000),
+    );
+    let a_dup = count(
+        &mut |r| drop(rt.block_on(stack_collect.clone().oneshot(r))),
+        same(&dup),
+    );
+    let a_limited = count(
+        &mut |r| drop(rt.block_on(strict.clone().oneshot(r))),
+        same(&flood),
+    );
+
+    println!("\nAllocations per delivery (mean of {N}; request built beforehand):");
+    println!("{:<28} {:>8} {:>10}", "case", "allocs", "bytes");
+    for (name, (a, b)) in [
+        ("bare (collects the body)", a_bare),
+        ("layer_collect", a_collect),
+        ("layer_typed", a_typed),
+        ("duplicate", a_dup),
+        ("rate_limited", a_limited),
+    ] {
+        println!("{name:<28} {a:>8.1} {b:>10.0}");
+    }
+    let beyond = a_collect.0 - a_bare.0;
+    println!(
+        "layer_collect - bare: {beyond:.1} allocations per delivery (target ≤ 8: {})",
+        if beyond <= 8.0 { "met" } else { "NOT met" }
+    );
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+
+    println!("\nRatios (medians of this run):");
+    let p = |n: &str| format!("pipeline/{n}");
+    report::ratio(
+        "layer_collect / raw_hmac",
+        &p("layer_collect"),
+        &p("raw_hmac"),
+        None,
+    );
+    report::ratio(
+        "layer_typed / raw_hmac",
+        &p("layer_typed"),
+        &p("raw_hmac"),
+        None,
+    );
+    report::ratio(
+        "layer_collect / bare",
+        &p("layer_collect"),
+        &p("bare"),
+        None,
+    );
+    report::ratio("layer_typed / bare", &p("layer_typed"), &p("bare"), None);
+    report::ratio("duplicate / bare", &p("duplicate"), &p("bare"), None);
+    report::ratio("rate_limited / bare", &p("rate_limited"), &p("bare"), None);
+    report::ratio(
+        "rate_limited / layer_typed",
+        &p("rate_limited"),
+        &p("layer_typed"),
+        Some(0.25),
+    );
+    match (
+        report::median_ns(&p("layer_collect")),
+        report::median_ns(&p("bare")),
+        report::median_ns(&p("raw_hmac")),
+    ) {
+        (Some(l), Some(b), Some(h)) if h > 0.0 => {
+            let r = (l - b) / h;
+            println!(
+                "{:<48} ({} - {}) / {} = {r:.3}  (target ≤ 2.50: {})",
+                "pipeline cost (layer_collect - bare) / raw_hmac",
+                report::human(l),
+                report::human(b),
+                report::human(h),
+                if r <= 2.5 { "met" } else { "NOT met" }
+            );
+        }
+        _ => println!("pipeline cost: not measured in this run"),
+    }
+}
