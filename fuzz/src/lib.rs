@@ -767,7 +767,11 @@ pub fn payload(data: &[u8]) {
         match payload::json::<Event>(body) {
             Ok(ev) => {
                 let v = direct.as_ref().expect("a typed payload is JSON");
-                assert_eq!(v.get("id").and_then(Value::as_str), Some(ev.id.as_str()));
+                // serde also fills a struct from an array (`["evt_1"]`), by
+                // position: only an object has an `id` field to compare.
+                if v.is_object() {
+                    assert_eq!(v.get("id").and_then(Value::as_str), Some(ev.id.as_str()));
+                }
             }
             Err(e) => {
                 check_status(&e);
