@@ -372,7 +372,12 @@ async fn axum_hyper_and_actix_demos_answer_the_same_requests_alike() {
         let (cases, accepted) = suite(&nonce, *addr);
         let mut got = Vec::new();
         for c in &cases {
-            let r = common::send(*addr, c.method.clone(), c.path, &c.headers, c.body.clone()).await;
+            // A body the server refuses unread goes over raw TCP: see `send_raw`.
+            let r = if c.body.len() > 64 * 1024 {
+                common::send_raw(*addr, &c.method, c.path, &c.headers, &c.body).await
+            } else {
+                common::send(*addr, c.method.clone(), c.path, &c.headers, c.body.clone()).await
+            };
             let duplicate = r
                 .headers
                 .get(tower_webhook::middleware::DUPLICATE_HEADER)

@@ -95,6 +95,98 @@ pub async fn send_with(
     }
 }
 
+/// Sends a request over a raw TCP connection with `connection: close`,
+/// ignoring write errors: a server may answer (413) and close before it has
+/// read a large body, and an HTTP client library then reports only the
+/// broken pipe. Reads the answer to the end.
+pub async fn send_raw(
+    addr: SocketAddr,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Reply {
+    send_raw_framed(addr, method, path, headers, body, false).await
+}
+
+/// [`send_raw`] with the body sent chunked, without a length.
+pub async fn send_raw_chunked(
+    addr: SocketAddr,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Reply {
+    send_raw_framed(addr, &Method::POST, path, headers, body, true).await
+}
+
+async fn send_raw_framed(
+    addr: SocketAddr,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    chunked: bool,
+) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let framing = if chunked {
+        "transfer-encoding: chunked".to_owned()
+    } else {
+        format!("content-length: {}", body.len())
+    };
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n{framing}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {}\r\n", v.to_str().expect("ascii header")));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes()).await;
+    if chunked {
+        for chunk in body.chunks(4096) {
+            let _ = stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await;
+            let _ = stream.write_all(chunk).await;
+            let _ = stream.write_all(b"\r\n").await;
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+    } else {
+        let _ = stream.write_all(body).await;
+    }
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut raw),
+    );
+    // A reset after the answer was sent still leaves the answer in `raw`.
+    let _ = read.await.expect("answered in time");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a complete answer head");
+    let mut lines = head.lines();
+    let status_line = lines.next().expect("status line");
+    let code: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(k.trim().as_bytes()),
+                http::HeaderValue::from_str(v.trim()),
+            ) {
+                headers.append(k, v);
+            }
+        }
+    }
+    Reply {
+        status: StatusCode::from_u16(code).expect("status"),
+        headers,
+        body: Bytes::from(rest.as_bytes().to_vec()),
+    }
+}
+
 /// POSTs JSON to `addr`.
 pub async fn post(
     addr: SocketAddr,
