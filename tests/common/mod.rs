@@ -171,13 +171,13 @@ async fn send_raw_framed(
         .expect("status code");
     let mut headers = HeaderMap::new();
     for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            if let (Ok(k), Ok(v)) = (
+        if let Some((k, v)) = line.split_once(':')
+            && let (Ok(k), Ok(v)) = (
                 http::HeaderName::from_bytes(k.trim().as_bytes()),
                 http::HeaderValue::from_str(v.trim()),
-            ) {
-                headers.append(k, v);
-            }
+            )
+        {
+            headers.append(k, v);
         }
     }
     Reply {
