@@ -79,6 +79,14 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
         .map_err(|e| PayloadError::Syntax(format!("body is not UTF-8: {e}")))?;
     serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => PayloadError::Shape(e.to_string()),
+        // A type may stop reading early (a struct filled from an array with
+        // more elements): serde_json then calls the rest a syntax error.
+        // Valid JSON is never a syntax error: it is the wrong shape.
+        serde_json::error::Category::Syntax
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() =>
+        {
+            PayloadError::Shape(e.to_string())
+        }
         serde_json::error::Category::Io
         | serde_json::error::Category::Syntax
         | serde_json::error::Category::Eof => PayloadError::Syntax(e.to_string()),
@@ -209,6 +217,17 @@ mod tests {
     #[derive(Debug, serde::Deserialize)]
     struct Event {
         id: String,
+    }
+
+    #[test]
+    fn valid_json_the_type_stops_reading_early_is_a_shape_error() {
+        // found by the `payload` fuzz target: a struct filled from an array
+        // with extra elements made serde_json report "trailing characters"
+        let err = json::<Event>(br#"["evt_1","extra"]"#).unwrap_err();
+        assert!(matches!(err, PayloadError::Shape(_)), "{err:?}");
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let err = json::<Event>(br#"["evt_1","extra""#).unwrap_err();
+        assert!(matches!(err, PayloadError::Syntax(_)), "{err:?}");
     }
 
     #[test]
