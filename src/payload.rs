@@ -81,9 +81,10 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
         serde_json::error::Category::Data => PayloadError::Shape(e.to_string()),
         // A type may stop reading early (a struct filled from an array with
         // more elements): serde_json then calls the rest a syntax error.
-        // Valid JSON is never a syntax error: it is the wrong shape.
+        // JSON that parses (within serde_json's depth limit) is never a
+        // syntax error: it is the wrong shape.
         serde_json::error::Category::Syntax
-            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() =>
+            if serde_json::from_str::<serde_json::Value>(text).is_ok() =>
         {
             PayloadError::Shape(e.to_string())
         }
