@@ -112,6 +112,17 @@ pub fn github(secret: &str, delivery: &str, event: &str, body: &[u8]) -> HeaderM
 /// Slack: `X-Slack-Signature`, `X-Slack-Request-Timestamp`. The event id
 /// is the body's `event_id`.
 pub fn slack(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
+    v0(
+        secret,
+        ts,
+        body,
+        ["x-slack-signature", "x-slack-request-timestamp"],
+    )
+}
+
+/// The `v0` scheme Slack and Zoom share: `v0=` + hex HMAC-SHA256 of
+/// `v0:{ts}:{body}`, under their own header names.
+fn v0(secret: &str, ts: i64, body: &[u8], [sig_header, ts_header]: [&'static str; 2]) -> HeaderMap {
     let t = ts.to_string();
     let sig = mac(
         Algorithm::Sha256,
@@ -119,10 +130,7 @@ pub fn slack(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
         &[b"v0:", t.as_bytes(), b":", body],
         Encoding::Hex,
     );
-    map([
-        ("x-slack-signature", format!("v0={sig}")),
-        ("x-slack-request-timestamp", t),
-    ])
+    map([(sig_header, format!("v0={sig}")), (ts_header, t)])
 }
 
 /// Shopify: `X-Shopify-Hmac-Sha256`, `X-Shopify-Webhook-Id`, `X-Shopify-Topic`.
@@ -314,17 +322,12 @@ pub fn linear(secret: &str, delivery: &str, body: &[u8]) -> HeaderMap {
 
 /// Zoom: `x-zm-signature: v0=…`, `x-zm-request-timestamp`.
 pub fn zoom(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
-    let t = ts.to_string();
-    let sig = mac(
-        Algorithm::Sha256,
-        text(secret),
-        &[b"v0:", t.as_bytes(), b":", body],
-        Encoding::Hex,
-    );
-    map([
-        ("x-zm-signature", format!("v0={sig}")),
-        ("x-zm-request-timestamp", t),
-    ])
+    v0(
+        secret,
+        ts,
+        body,
+        ["x-zm-signature", "x-zm-request-timestamp"],
+    )
 }
 
 /// Twitch EventSub: `Twitch-Eventsub-Message-{Signature,Id,Timestamp,Type}`.
