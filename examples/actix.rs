@@ -44,6 +44,7 @@ pub async fn run(
     listener: std::net::TcpListener,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = common::store().await?;
+    common::prometheus();
     let mut layers = Vec::new();
     let mut demos = Vec::new();
     for r in common::routes()? {
@@ -64,7 +65,15 @@ pub async fn run(
     HttpServer::new(move || {
         let mut app = App::new()
             .app_data(events.clone())
-            .route("/events", web::get().to(list));
+            .route("/events", web::get().to(list))
+            .route(
+                "/metrics",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4")
+                        .body(common::metrics_text())
+                }),
+            );
         for (path, layer) in &layers {
             app = app.service(
                 web::resource(path.as_str())

@@ -93,6 +93,14 @@ impl Routes {
         if path == "/events" && req.method() == http::Method::GET {
             return json(StatusCode::OK, common::events_json(&self.events));
         }
+        if path == "/metrics" && req.method() == http::Method::GET {
+            let mut res = json(StatusCode::OK, common::metrics_text());
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            return res;
+        }
         let Some((_, svc)) = self.by_path.iter().find(|(p, _)| *p == path) else {
             return json(StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#.into());
         };
@@ -123,6 +131,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = common::store().await?;
+    common::prometheus();
     let events = Events::default();
     let mut by_path = Vec::new();
     let mut demos = Vec::new();

@@ -1,6 +1,6 @@
 //! The demo receiver (axum): `POST /webhooks/<provider>` for every provider,
-//! each behind `WebhookLayer` with default settings, and `GET /events`
-//! listing what was accepted.
+//! each behind `WebhookLayer` with default settings, `GET /events` listing
+//! what was accepted, and `GET /metrics` (Prometheus text).
 //!
 //! ```text
 //! cargo run --example receiver                 # listens on 127.0.0.1:3000
@@ -57,7 +57,10 @@ pub async fn run(
     listener: tokio::net::TcpListener,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = common::store().await?;
-    let mut app = Router::new().route("/events", get(list));
+    common::prometheus();
+    let mut app = Router::new()
+        .route("/events", get(list))
+        .route("/metrics", get(|| async { common::metrics_text() }));
     let mut demos = Vec::new();
     for route in common::routes()? {
         if route.secret.demo {

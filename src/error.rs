@@ -80,6 +80,13 @@ pub enum WebhookError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// Fast-ack mode: the worker pool's queue is full, or the pool is
+    /// shutting down. Nothing was claimed; the provider retries later.
+    #[error("worker queue full, retry after {retry_after:?}")]
+    Overloaded {
+        /// When to try again.
+        retry_after: Duration,
+    },
 }
 
 impl WebhookError {
@@ -104,7 +111,9 @@ impl WebhookError {
             Self::BodyRead => StatusCode::BAD_REQUEST,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InFlight { .. } => StatusCode::CONFLICT,
-            Self::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable { .. } | Self::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -129,6 +138,7 @@ impl WebhookError {
             Self::RateLimited { .. } => "rate_limited",
             Self::InFlight { .. } => "in_flight",
             Self::StoreUnavailable { .. } => "store_unavailable",
+            Self::Overloaded { .. } => "overloaded",
         }
     }
 
@@ -137,7 +147,8 @@ impl WebhookError {
         match self {
             Self::RateLimited { retry_after }
             | Self::InFlight { retry_after }
-            | Self::StoreUnavailable { retry_after } => {
+            | Self::StoreUnavailable { retry_after }
+            | Self::Overloaded { retry_after } => {
                 let secs = retry_after
                     .as_secs()
                     .saturating_add(u64::from(retry_after.subsec_nanos() > 0));

@@ -10,6 +10,7 @@ pub mod handshake;
 mod key;
 pub mod middleware;
 pub mod net;
+pub mod observe;
 pub mod payload;
 pub mod providers;
 pub mod rate_limit;

@@ -42,6 +42,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::verify::{Verified, Verifier, VerifyError};
 
+/// The time a request arrived, put in its extensions by your own code: the
+/// [`WebhookLayer`](crate::WebhookLayer) then checks the delivery's
+/// timestamp against it instead of the clock. This is how a worker replays
+/// a stored delivery through the same stack (verification, de-duplication,
+/// handler) an hour after it arrived; [`StoredDelivery::to_request`] sets
+/// it. A client cannot set an extension: only code in your server can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedAt(pub SystemTime);
+
 /// A request as received, with its arrival time; serializable for a queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredDelivery {
@@ -124,6 +133,19 @@ impl StoredDelivery {
             .decode(&self.body)
             .map_err(|_| VerifyError::MalformedBody("stored body is not base64"))?;
         Ok((parts, body))
+    }
+
+    /// The request again, with its arrival time as a [`ReceivedAt`]
+    /// extension: serve it to the same [`WebhookLayer`](crate::WebhookLayer)
+    /// stack (with `tower::ServiceExt::oneshot`) and it is verified against
+    /// the time it arrived, de-duplicated and handled like a live delivery.
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify).
+    pub fn to_request(&self) -> Result<http::Request<bytes::Bytes>, VerifyError> {
+        let (mut parts, body) = self.decode()?;
+        parts.extensions.insert(ReceivedAt(self.received_at()));
+        Ok(http::Request::from_parts(parts, bytes::Bytes::from(body)))
     }
 }
 

@@ -367,6 +367,7 @@ async fn axum_hyper_and_actix_demos_answer_the_same_requests_alike() {
     let run = tower_webhook::store::ClaimToken::random().as_u128();
     let mut answers: Vec<(&str, Vec<Answer>)> = Vec::new();
     let mut events: Vec<(&str, Value)> = Vec::new();
+    let mut accepted_total = 0;
     for (name, addr) in &servers {
         let nonce = format!("{run:x}{name}");
         let (cases, accepted) = suite(&nonce, *addr);
@@ -419,6 +420,7 @@ async fn axum_hyper_and_actix_demos_answer_the_same_requests_alike() {
             .map(|(p, id)| ((*p).to_owned(), id.clone()))
             .collect();
         assert_eq!(pairs, want, "{name}: each accepted event once, in order");
+        accepted_total += want.len();
         // Same entries on every server once the nonce is taken out.
         let normal = Value::Array(listed).to_string().replace(&nonce, "N");
         events.push((name, serde_json::from_str(&normal).expect("JSON")));
@@ -435,5 +437,41 @@ async fn axum_hyper_and_actix_demos_answer_the_same_requests_alike() {
             listed, first_events,
             "{name}'s /events differs from {first}'s"
         );
+    }
+
+    // The demos are modules of this one process, each with its own copy of
+    // examples/common: the first to start installs the global recorder, so
+    // its /metrics counts the deliveries of all three servers.
+    let mut metrics_texts = Vec::new();
+    for (name, addr) in &servers {
+        let metrics = common::send(*addr, Method::GET, "/metrics", &HeaderMap::new(), "").await;
+        assert_eq!(metrics.status, StatusCode::OK, "{name}: /metrics");
+        metrics_texts.push((name, metrics.text().to_owned()));
+    }
+    let counted: Vec<_> = metrics_texts
+        .iter()
+        .filter(|(_, text)| text.contains("# TYPE webhook_deliveries_total counter"))
+        .collect();
+    assert_eq!(
+        counted.len(),
+        1,
+        "one server holds the recorder: {metrics_texts:?}"
+    );
+    let text = &counted[0].1;
+    let accepted_sum: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("webhook_deliveries_total{") && l.contains(r#"outcome="accepted""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(accepted_sum, accepted_total as f64, "{text}");
+    for needle in [
+        r#"outcome="duplicate""#,
+        r#"outcome="invalid_signature""#,
+        "webhook_verify_duration_seconds",
+        "webhook_handling_duration_seconds",
+    ] {
+        assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
     }
 }

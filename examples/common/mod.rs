@@ -349,6 +349,28 @@ pub fn layer(
     Ok(b.build())
 }
 
+/// The Prometheus text of the layers' metrics, for `GET /metrics`. The
+/// recorder is installed once per process (the black-box suite runs the
+/// three demo servers in one process), before the first delivery.
+pub fn metrics_text() -> String {
+    prometheus().render()
+}
+
+/// Installs the Prometheus recorder (once) and describes the metrics.
+pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed: /metrics stays empty");
+        }
+        tower_webhook::observe::describe();
+        handle
+    })
+}
+
 /// The address to listen on: `BIND`, else `127.0.0.1:3000`.
 pub fn bind() -> String {
     std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".into())

@@ -16,8 +16,11 @@ use tracing::{Instrument, Span};
 use super::layer::{Config, StorePolicy};
 use crate::error::WebhookError;
 use crate::handshake::Answer;
+use crate::net::peer_addr;
+use crate::observe::{Outcome, Reason, Report};
 use crate::rate_limit::Tallies;
 use crate::store::{Claim, ClaimToken, EventKey, IdempotencyStore};
+use crate::stored::ReceivedAt;
 use crate::verify::{Verified, Verifier};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -118,6 +121,9 @@ pub struct Ticket<V: Verifier, St: IdempotencyStore> {
     guard: ClaimGuard<V, St>,
     tallies: Tallies,
     span: Span,
+    // Taken when the outcome is reported; still here on drop: the handler
+    // never answered.
+    report: Option<Report>,
 }
 
 impl<V: Verifier, St: IdempotencyStore> fmt::Debug for Ticket<V, St> {
@@ -148,30 +154,77 @@ impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
     /// releases it so that the provider's retry is handled.
     pub async fn finish(self, success: bool) {
         if success {
-            self.complete().await;
+            self.complete(None).await;
         } else {
-            self.release("handler did not succeed").await;
+            self.release("handler did not succeed", None).await;
         }
     }
 
-    pub(crate) async fn complete(mut self) {
+    /// Completes the claim; the handler answered `status`.
+    pub(crate) async fn complete(mut self, status: Option<u16>) {
         let span = self.span.clone();
         async move {
             self.guard.complete().await;
-            record(Outcome::Accepted, "handled");
+            self.report_outcome(Outcome::Accepted, "handled", status);
         }
         .instrument(span)
         .await;
     }
 
-    pub(crate) async fn release(mut self, reason: &'static str) {
+    /// Releases the claim: the handler failed (answered `status`).
+    pub(crate) async fn release(mut self, reason: &'static str, status: Option<u16>) {
         let span = self.span.clone();
         async move {
             self.guard.release().await;
-            record(Outcome::HandlerError, reason);
+            self.report_outcome(Outcome::HandlerError, reason, status);
         }
         .instrument(span)
         .await;
+    }
+
+    /// Releases the claim without calling the handler: the delivery is
+    /// refused with `e` (fast-ack queue full).
+    pub(crate) async fn refuse(mut self, e: &WebhookError) -> Response<Bytes> {
+        let span = self.span.clone();
+        async move {
+            self.guard.release().await;
+            let mut report = self.report.take().unwrap_or_default();
+            let mut res = reject(e, &mut report);
+            self.write_headers(res.headers_mut());
+            let config = &self.guard.config;
+            report.finish(
+                &config.observers,
+                config.verifier.provider(),
+                &config.endpoint,
+                Some(res.status().as_u16()),
+            );
+            res
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The gauge of deliveries waiting in fast-ack mode, if metrics are on.
+    pub(crate) fn queued_gauge(&self) -> Option<metrics::Gauge> {
+        let config = &self.guard.config;
+        config
+            .observers
+            .handles(config.verifier.provider(), &config.endpoint)
+            .map(|h| h.queued.clone())
+    }
+
+    fn report_outcome(&mut self, outcome: Outcome, reason: &'static str, status: Option<u16>) {
+        let Some(mut report) = self.report.take() else {
+            return;
+        };
+        record(&mut report, outcome, reason);
+        let config = &self.guard.config;
+        report.finish(
+            &config.observers,
+            config.verifier.provider(),
+            &config.endpoint,
+            status,
+        );
     }
 
     pub(crate) fn write_headers(&self, headers: &mut HeaderMap) {
@@ -179,9 +232,24 @@ impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
     }
 }
 
+impl<V: Verifier, St: IdempotencyStore> Drop for Ticket<V, St> {
+    fn drop(&mut self) {
+        if self.report.is_some() {
+            let _entered = self.span.clone().entered();
+            self.report_outcome(Outcome::HandlerError, "handler never answered", None);
+        }
+    }
+}
+
 impl<V, St> Endpoint<V, St> {
     pub(crate) fn new(config: Arc<Config<V, St>>) -> Self {
         Self { config }
+    }
+}
+
+impl<V, St> Endpoint<V, St> {
+    pub(crate) fn config(&self) -> &Config<V, St> {
+        &self.config
     }
 }
 
@@ -224,6 +292,9 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         B::Error: Into<BoxError>,
     {
         let config = &self.config;
+        let mut report = Report::start(&config.observers, || {
+            peer_addr(req.extensions()).map(|p| config.proxies.client_ip(p.ip(), req.headers()))
+        });
         // The pre-authentication limit comes first of all: a flood costs no
         // body read and no hashing.
         let mut tallies = Tallies::default();
@@ -232,11 +303,20 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
                 .rate
                 .check_pre(req.headers(), req.extensions(), &mut tallies)
             {
-                Ok(()) => self.handle(req, &mut tallies, span).await,
-                Err(e) => Admission::Respond(reject(&e)),
+                Ok(()) => self.handle(req, &mut tallies, span, &mut report).await,
+                Err(e) => Admission::Respond(reject(&e, &mut report)),
             };
-        if let Admission::Respond(res) = &mut admission {
-            config.rate.write_headers(&tallies, res.headers_mut());
+        match &mut admission {
+            Admission::Respond(res) => {
+                config.rate.write_headers(&tallies, res.headers_mut());
+                report.finish(
+                    &config.observers,
+                    config.verifier.provider(),
+                    &config.endpoint,
+                    Some(res.status().as_u16()),
+                );
+            }
+            Admission::Admitted(a) => a.ticket.report = Some(report),
         }
         admission
     }
@@ -246,6 +326,7 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         req: Request<B>,
         tallies: &mut Tallies,
         span: Span,
+        report: &mut Report,
     ) -> Admission<V, St>
     where
         B: Body,
@@ -259,25 +340,26 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
             match h.before_verify(req.method(), req.uri(), config.clock.now()) {
                 Answer::Pass => {}
                 Answer::Respond(res) => {
-                    record(Outcome::Handshake, "challenge answered");
+                    record(report, Outcome::Handshake, "challenge answered");
                     return respond(res);
                 }
-                Answer::Refuse(e) => return respond(reject(&e)),
+                Answer::Refuse(e) => return respond(reject(&e, report)),
             }
         }
-        let (parts, body, verified) = match read_and_verify(config, req).await {
+        let (parts, body, verified) = match read_and_verify(config, req, report).await {
             Ok(admitted) => admitted,
-            Err(e) => return respond(reject(&e)),
+            Err(e) => return respond(reject(&e, report)),
         };
+        report.verified(&verified);
         // Signed handshakes: after verification, before the claim.
         if let Some(h) = &config.handshake {
             match h.after_verify(&parts, &body, config.clock.now()) {
                 Answer::Pass => {}
                 Answer::Respond(res) => {
-                    record(Outcome::Handshake, "challenge answered");
+                    record(report, Outcome::Handshake, "challenge answered");
                     return respond(res);
                 }
-                Answer::Refuse(e) => return respond(reject(&e)),
+                Answer::Refuse(e) => return respond(reject(&e, report)),
             }
         }
         if let Some(id) = verified.event_id() {
@@ -286,7 +368,7 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         // Only verified deliveries count, and before the claim: a refused
         // delivery leaves no trace in the store.
         if let Err(e) = config.rate.check_post(&verified, &parts, tallies) {
-            return respond(reject(&e));
+            return respond(reject(&e, report));
         }
 
         // The guard exists before the first claim: if this future is dropped
@@ -300,13 +382,13 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
             guard.release().await;
             return respond(match refusal {
                 Refusal::Duplicate => {
-                    record(Outcome::Duplicate, "already handled");
+                    record(report, Outcome::Duplicate, "already handled");
                     let mut res = Response::new(Bytes::new());
                     res.headers_mut()
                         .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
                     res
                 }
-                Refusal::Error(e) => reject(&e),
+                Refusal::Error(e) => reject(&e, report),
             });
         }
         Admission::Admitted(Admitted {
@@ -317,28 +399,9 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
                 guard,
                 tallies: std::mem::take(tallies),
                 span,
+                report: None,
             },
         })
-    }
-}
-
-/// What became of a delivery, for the log line and the span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Accepted,
-    Duplicate,
-    HandlerError,
-    Handshake,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Duplicate => "duplicate",
-            Self::HandlerError => "handler_error",
-            Self::Handshake => "handshake",
-        }
     }
 }
 
@@ -346,6 +409,7 @@ impl Outcome {
 async fn read_and_verify<V, St, B>(
     config: &Config<V, St>,
     req: Request<B>,
+    report: &mut Report,
 ) -> Result<(http::request::Parts, Bytes, Verified), WebhookError>
 where
     V: Verifier,
@@ -375,9 +439,20 @@ where
         Ok(Ok(collected)) => collected.to_bytes(),
     };
 
-    let now = config.clock.now();
+    // A delivery replayed from a queue is checked against its arrival.
+    let now = match parts.extensions.get::<ReceivedAt>() {
+        Some(ReceivedAt(at)) => *at,
+        None => config.clock.now(),
+    };
     // The event type, if in the body, is read only when asked for.
-    let mut verified = config.verifier.verify_deferred(&parts, &bytes, now)?;
+    let mut verified = if report.timed() {
+        let start = std::time::Instant::now();
+        let verified = config.verifier.verify_deferred(&parts, &bytes, now);
+        report.set_verify_time(start.elapsed());
+        verified?
+    } else {
+        config.verifier.verify_deferred(&parts, &bytes, now)?
+    };
     verified.attach_body(bytes.clone());
     Ok((parts, bytes, verified))
 }
@@ -402,7 +477,8 @@ fn check_media_type(headers: &http::HeaderMap, allowed: &[&str]) -> Result<(), W
     }
 }
 
-fn reject(e: &WebhookError) -> Response<Bytes> {
+fn reject(e: &WebhookError, report: &mut Report) -> Response<Bytes> {
+    report.set_outcome(Outcome::from(e), Reason::Error(e.clone()));
     let level_warn = matches!(
         e,
         WebhookError::Verify(_) | WebhookError::StoreUnavailable { .. }
@@ -421,7 +497,8 @@ fn reject(e: &WebhookError) -> Response<Bytes> {
     e.to_response()
 }
 
-fn record(outcome: Outcome, reason: &'static str) {
+fn record(report: &mut Report, outcome: Outcome, reason: &'static str) {
+    report.set_outcome(outcome, Reason::Static(reason));
     let span = tracing::Span::current();
     span.record("outcome", outcome.as_str());
     span.record("reason", reason);

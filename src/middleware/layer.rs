@@ -7,9 +7,10 @@ use std::time::Duration;
 use http::Method;
 use tower_layer::Layer;
 
-use super::{Endpoint, WebhookService};
+use super::{Endpoint, FastAck, WebhookService};
 use crate::handshake::Handshake;
 use crate::net::TrustedProxies;
+use crate::observe::{AuditHook, Observers};
 use crate::rate_limit::{ManualClock, PostAuthLimiter, PreAuthLimiter, RateLimit, Stages};
 use crate::store::{IdempotencyStore, MemoryStore, NoStore};
 use crate::verify::{Clock, SystemClock, Verified, Verifier};
@@ -44,6 +45,8 @@ pub(crate) struct Config<V, St> {
     pub(crate) handshake: Option<Handshake>,
     pub(crate) proxies: TrustedProxies,
     pub(crate) rate: Stages,
+    pub(crate) observers: Observers,
+    pub(crate) fast_ack: Option<FastAck>,
 }
 
 impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
@@ -63,6 +66,8 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
             .field("handshake", &self.handshake)
             .field("proxies", &self.proxies)
             .field("rate_limits", &self.rate)
+            .field("observers", &self.observers)
+            .field("fast_ack", &self.fast_ack)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +126,8 @@ impl<V: Verifier> WebhookLayer<V> {
                 handshake: None,
                 proxies: TrustedProxies::none(),
                 rate: Stages::default(),
+                observers: Observers::new(),
+                fast_ack: None,
             },
         }
     }
@@ -136,6 +143,12 @@ impl<V, St> WebhookLayer<V, St> {
     /// The post-authentication limiter, if one is set.
     pub fn post_auth_limiter(&self) -> Option<&PostAuthLimiter> {
         self.config.rate.post()
+    }
+
+    /// The fast-ack pool, if [`fast_ack`](WebhookLayerBuilder::fast_ack)
+    /// set one: to [`shutdown`](FastAck::shutdown) it.
+    pub fn fast_ack_pool(&self) -> Option<&FastAck> {
+        self.config.fast_ack.as_ref()
     }
 
     /// The checks and bookkeeping of this layer without Tower, for other
@@ -248,6 +261,8 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
                 handshake: c.handshake,
                 proxies: c.proxies,
                 rate: c.rate,
+                observers: c.observers,
+                fast_ack: c.fast_ack,
             },
         }
     }
@@ -324,6 +339,33 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
     /// Drives the rate limiters from a [`ManualClock`], for tests.
     pub fn rate_limit_clock(mut self, clock: ManualClock) -> Self {
         self.config.rate.set_clock(clock);
+        self
+    }
+
+    /// Reports through the [`metrics`] facade (default: on): see
+    /// [`crate::observe`] for the names. With no recorder installed, a
+    /// delivery costs a few atomic operations more; `false` saves even
+    /// those (and the clock reads for the histograms).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config.observers.metrics = on;
+        self
+    }
+
+    /// Calls `hook` once per delivery, on a spawned task, with an
+    /// [`AuditRecord`](crate::observe::AuditRecord): provider, event id,
+    /// outcome, reason, timings, secret label and client address (never
+    /// the secret or the signature). See [`crate::observe`].
+    pub fn audit(mut self, hook: impl AuditHook) -> Self {
+        self.config.observers.audit = Some(Arc::new(hook));
+        self
+    }
+
+    /// Fast-ack mode: hands verified, claimed deliveries to `pool` and
+    /// answers 202 without waiting for the handler (or after a deadline).
+    /// Tower only; the actix-web adapter and [`Endpoint`] always wait for
+    /// the handler. Read [`FastAck`] on what a 202 costs.
+    pub fn fast_ack(mut self, pool: FastAck) -> Self {
+        self.config.fast_ack = Some(pool);
         self
     }
 

@@ -42,12 +42,14 @@
 
 mod body;
 mod endpoint;
+mod fast_ack;
 mod future;
 mod layer;
 mod service;
 
 pub use body::ResponseBody;
 pub use endpoint::{Admission, Admitted, DUPLICATE_HEADER, Endpoint, Ticket};
+pub use fast_ack::FastAck;
 pub use future::ResponseFuture;
 pub use layer::{StorePolicy, WebhookLayer, WebhookLayerBuilder};
 pub use service::WebhookService;

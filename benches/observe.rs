@@ -1,0 +1,139 @@
+//! What metrics cost on a verified 1 KiB delivery: the whole `WebhookLayer`
+//! stack in process (`tower::ServiceExt::oneshot`, no sockets), in one run,
+//! with metrics off, on with no recorder installed, and on with a
+//! Prometheus recorder (`metrics-exporter-prometheus`) installed.
+//!
+//! ```text
+//! cargo bench --bench observe -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Stack: Stripe verification + claim + complete in the default in-memory
+//! store, around a service that collects the body. A layer looks its metric
+//! handles up on its first delivery: the "no recorder" layer serves one
+//! before the recorder is installed, and keeps the no-op handles.
+
+// `criterion_group!` makes an undocumented public fn.
+#![allow(missing_docs)]
+
+#[path = "support/report.rs"]
+mod report;
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use tower::ServiceExt;
+use tower_layer::Layer;
+use tower_webhook::providers::Stripe;
+use tower_webhook::{Secret, WebhookLayer, testing};
+
+const SECRET: &str = "whsec_observe_bench_secret";
+const SIZE: usize = 1024;
+
+fn event(n: u64) -> String {
+    let head = format!(r#"{{"id":"evt_{n:020}","object":"event","data":{{"note":""#);
+    let tail = r#""},"type":"customer.created"}"#;
+    let pad = SIZE.saturating_sub(head.len() + tail.len());
+    format!("{head}{}{tail}", "x".repeat(pad))
+}
+
+fn request(body: &str, at: SystemTime) -> Request<Full<Bytes>> {
+    let headers = testing::stripe(SECRET, testing::unix(at), body.as_bytes());
+    let mut req = Request::post("/webhooks/stripe")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+        .expect("request");
+    req.headers_mut().extend(headers);
+    req
+}
+
+async fn collect(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let body = req.into_body().collect().await.map(|c| c.to_bytes());
+    black_box(body.map(|b| b.len()).unwrap_or(0));
+    Ok(Response::new(Full::new(Bytes::new())))
+}
+
+fn layer(metrics: bool, endpoint: &str) -> WebhookLayer<Stripe, tower_webhook::MemoryStore> {
+    WebhookLayer::builder(Stripe::new(Secret::text(SECRET).expect("secret")))
+        .endpoint(endpoint)
+        .metrics(metrics)
+        .build()
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let at = SystemTime::now();
+
+    let off = layer(false, "off").layer(tower::service_fn(collect));
+    let noop = layer(true, "noop").layer(tower::service_fn(collect));
+    let status = |svc: &_, n| {
+        let svc: &tower_webhook::WebhookService<_, Stripe, _> = svc;
+        rt.block_on(svc.clone().oneshot(request(&event(n), at)))
+            .expect("infallible")
+            .status()
+    };
+    // first deliveries: `noop` takes its handles with no recorder installed
+    assert_eq!(status(&off, u64::MAX), 200);
+    assert_eq!(status(&noop, u64::MAX), 200);
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("the only recorder");
+    let prom = layer(true, "prometheus").layer(tower::service_fn(collect));
+    assert_eq!(status(&prom, u64::MAX), 200);
+
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("observe");
+    for (name, svc) in [
+        ("metrics_off", &off),
+        ("metrics_no_recorder", &noop),
+        ("metrics_prometheus", &prom),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    request(&event(n), at)
+                },
+                |req| rt.block_on(svc.clone().oneshot(req)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+    c.final_summary();
+
+    // The recorder saw the deliveries: the figure is of real work.
+    let text = handle.render();
+    let accepted = text
+        .lines()
+        .find(|l| {
+            l.starts_with("webhook_deliveries_total")
+                && l.contains(r#"endpoint="prometheus""#)
+                && l.contains(r#"outcome="accepted""#)
+        })
+        .expect("accepted deliveries counted");
+    println!("\nPrometheus: {accepted}");
+    assert!(!text.contains(r#"endpoint="noop""#) && !text.contains(r#"endpoint="off""#));
+
+    println!("\nRatios (medians of this run):");
+    report::ratio(
+        "metrics_no_recorder / metrics_off",
+        "observe/metrics_no_recorder",
+        "observe/metrics_off",
+        None,
+    );
+    report::ratio(
+        "metrics_prometheus / metrics_off",
+        "observe/metrics_prometheus",
+        "observe/metrics_off",
+        None,
+    );
+}
