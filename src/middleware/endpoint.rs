@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
+use super::deadline::within;
 use super::layer::{Config, StorePolicy};
 use crate::error::WebhookError;
 use crate::handshake::Answer;
@@ -432,7 +433,7 @@ where
 
     let (parts, body) = req.into_parts();
     let collect = Limited::new(body, config.body_limit).collect();
-    let bytes = match tokio::time::timeout(config.read_timeout, collect).await {
+    let bytes = match within(config.read_timeout, collect).await {
         Err(_) => return Err(WebhookError::BodyTimeout),
         Ok(Err(e)) if e.is::<LengthLimitError>() => return Err(WebhookError::PayloadTooLarge),
         Ok(Err(_)) => return Err(WebhookError::BodyRead),
@@ -577,9 +578,7 @@ async fn claim<V, St: IdempotencyStore>(
         return Ok(());
     }
     for key in keys(&config.endpoint, verified).into_iter().flatten() {
-        let answer =
-            tokio::time::timeout(config.store_timeout, config.store.claim(&key, config.lease))
-                .await;
+        let answer = within(config.store_timeout, config.store.claim(&key, config.lease)).await;
         let refusal = match answer {
             Ok(Ok(Claim::Fresh(token))) => {
                 claims.push(key, token);
@@ -627,7 +626,7 @@ async fn release_all<V, St: IdempotencyStore>(config: &Config<V, St>, claims: &m
         let Some((key, token)) = slot.as_ref() else {
             continue;
         };
-        match tokio::time::timeout(config.store_timeout, config.store.release(key, *token)).await {
+        match within(config.store_timeout, config.store.release(key, *token)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "could not release claim; it expires with its lease")
@@ -651,7 +650,7 @@ impl<V: Verifier, St: IdempotencyStore> ClaimGuard<V, St> {
                 continue;
             };
             let done = config.store.complete(key, *token, config.ttl);
-            match tokio::time::timeout(config.store_timeout, done).await {
+            match within(config.store_timeout, done).await {
                 Ok(Ok(true)) => {}
                 Ok(Ok(false)) => tracing::warn!(
                     "claim was lost before completion (lease too short?): a retry may be handled again"

@@ -41,6 +41,7 @@
 //! ```
 
 mod body;
+mod deadline;
 mod endpoint;
 mod fast_ack;
 mod future;

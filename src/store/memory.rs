@@ -2,7 +2,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+// A seeded, fast hasher: keys are ids of verified deliveries (a sender
+// chooses them), so the seed is random per store; SipHash cost more than
+// the rest of a claim.
+use foldhash::fast::RandomState;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -35,7 +40,7 @@ struct Slot {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Arc<str>, Slot>,
+    map: HashMap<Arc<str>, Slot, RandomState>,
     /// Keys in the order they were (re)claimed, oldest first.
     order: VecDeque<(Arc<str>, u64)>,
     next_seq: u64,
@@ -160,7 +165,7 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 shards,
-                hasher: RandomState::new(),
+                hasher: RandomState::default(),
                 capacity: capacity.max(1),
                 len: AtomicUsize::new(0),
             }),
