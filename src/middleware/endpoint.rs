@@ -366,7 +366,16 @@ where
         return Err(WebhookError::PayloadTooLarge);
     }
 
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Secrets that depend on the request (a tenant's) are loaded before
+    // the body is read: an unknown tenant costs no body read.
+    let prepared = match config.verifier.prepare(&parts) {
+        Some(prepare) => Some(prepare.await?),
+        None => None,
+    };
+    if let Some(extensions) = prepared {
+        parts.extensions.extend(extensions);
+    }
     let collect = Limited::new(body, config.body_limit).collect();
     let bytes = match tokio::time::timeout(config.read_timeout, collect).await {
         Err(_) => return Err(WebhookError::BodyTimeout),
@@ -379,6 +388,13 @@ where
     // The event type, if in the body, is read only when asked for.
     let mut verified = config.verifier.verify_deferred(&parts, &bytes, now)?;
     verified.attach_body(bytes.clone());
+    if verified.key_retiring() {
+        tracing::warn!(
+            provider = verified.provider(),
+            key = verified.key_label().unwrap_or("<unlabelled>"),
+            "delivery verified with a retiring secret: move the sender to a new one"
+        );
+    }
     Ok((parts, bytes, verified))
 }
 
@@ -405,7 +421,9 @@ fn check_media_type(headers: &http::HeaderMap, allowed: &[&str]) -> Result<(), W
 fn reject(e: &WebhookError) -> Response<Bytes> {
     let level_warn = matches!(
         e,
-        WebhookError::Verify(_) | WebhookError::StoreUnavailable { .. }
+        WebhookError::Verify(_)
+            | WebhookError::StoreUnavailable { .. }
+            | WebhookError::SecretsUnavailable { .. }
     );
     if matches!(e, WebhookError::RateLimited { .. }) {
         // a flood must not become a flood of log lines
@@ -458,6 +476,17 @@ impl Claims {
 }
 
 fn keys(endpoint: &str, v: &Verified) -> [Option<EventKey>; 2] {
+    // Tenants sharing a route share no ids: their senders number events
+    // independently. The tenant id comes length-prefixed, so that no
+    // (tenant, id) pair can spell another's key.
+    let scoped;
+    let endpoint = match v.tenant() {
+        Some(t) => {
+            scoped = format!("{endpoint}#{}#{t}", t.len());
+            scoped.as_str()
+        }
+        None => endpoint,
+    };
     let provider = v.provider();
     let id = v
         .event_id()
