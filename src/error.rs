@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use crate::verify::VerifyError;
+use crate::verify::{PrepareError, VerifyError};
 
 /// A layer or verifier could not be built from the given settings. Carries
 /// the name of what was wrong, never a secret.
@@ -87,6 +87,22 @@ pub enum WebhookError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// The secrets to verify with could not be loaded (a tenant
+    /// resolver's store failed or timed out).
+    #[error("secrets unavailable")]
+    SecretsUnavailable {
+        /// When to try again.
+        retry_after: Duration,
+    },
+}
+
+impl From<PrepareError> for WebhookError {
+    fn from(e: PrepareError) -> Self {
+        match e {
+            PrepareError::Verify(e) => Self::Verify(e),
+            PrepareError::Unavailable { retry_after } => Self::SecretsUnavailable { retry_after },
+        }
+    }
 }
 
 impl WebhookError {
@@ -98,10 +114,12 @@ impl WebhookError {
                 | VerifyError::SignatureMismatch
                 | VerifyError::StaleTimestamp
                 | VerifyError::FutureTimestamp
-                | VerifyError::NoActiveSecret => StatusCode::UNAUTHORIZED,
+                | VerifyError::NoActiveSecret
+                | VerifyError::UnknownTenant => StatusCode::UNAUTHORIZED,
                 VerifyError::MissingHeader(_)
                 | VerifyError::MalformedHeader(_)
-                | VerifyError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+                | VerifyError::MalformedBody(_)
+                | VerifyError::InvalidTenant => StatusCode::BAD_REQUEST,
                 VerifyError::SourceNotAllowed => StatusCode::FORBIDDEN,
             },
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -111,9 +129,9 @@ impl WebhookError {
             Self::BodyRead => StatusCode::BAD_REQUEST,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InFlight { .. } => StatusCode::CONFLICT,
-            Self::StoreUnavailable { .. } | Self::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::StoreUnavailable { .. }
+            | Self::Overloaded { .. }
+            | Self::SecretsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -122,13 +140,18 @@ impl WebhookError {
         match self {
             Self::Verify(e) => match e {
                 VerifyError::MissingSignature(_) => "missing_signature",
-                VerifyError::SignatureMismatch | VerifyError::NoActiveSecret => "invalid_signature",
+                // An unknown tenant looks like a wrong secret to the
+                // client: the answer does not tell which tenants exist.
+                VerifyError::SignatureMismatch
+                | VerifyError::NoActiveSecret
+                | VerifyError::UnknownTenant => "invalid_signature",
                 VerifyError::StaleTimestamp => "stale_timestamp",
                 VerifyError::FutureTimestamp => "future_timestamp",
                 VerifyError::MissingHeader(_) => "missing_header",
                 VerifyError::MalformedHeader(_) => "malformed_header",
                 VerifyError::MalformedBody(_) => "malformed_body",
                 VerifyError::SourceNotAllowed => "forbidden",
+                VerifyError::InvalidTenant => "invalid_tenant",
             },
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -139,6 +162,7 @@ impl WebhookError {
             Self::InFlight { .. } => "in_flight",
             Self::StoreUnavailable { .. } => "store_unavailable",
             Self::Overloaded { .. } => "overloaded",
+            Self::SecretsUnavailable { .. } => "secrets_unavailable",
         }
     }
 
@@ -148,7 +172,8 @@ impl WebhookError {
             Self::RateLimited { retry_after }
             | Self::InFlight { retry_after }
             | Self::StoreUnavailable { retry_after }
-            | Self::Overloaded { retry_after } => {
+            | Self::Overloaded { retry_after }
+            | Self::SecretsUnavailable { retry_after } => {
                 let secs = retry_after
                     .as_secs()
                     .saturating_add(u64::from(retry_after.subsec_nanos() > 0));
@@ -204,6 +229,23 @@ mod tests {
             retry_after: Duration::MAX,
         };
         assert_eq!(e.retry_after(), Some(u64::MAX));
+    }
+
+    #[test]
+    fn tenant_errors_map_to_their_class() {
+        let unknown = WebhookError::from(PrepareError::Verify(VerifyError::UnknownTenant));
+        assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(unknown.code(), "invalid_signature");
+        let invalid = WebhookError::Verify(VerifyError::InvalidTenant);
+        assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(invalid.code(), "invalid_tenant");
+        let down = WebhookError::from(PrepareError::Unavailable {
+            retry_after: Duration::from_millis(2_500),
+        });
+        let res: http::Response<bytes::Bytes> = down.to_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()["retry-after"], "3");
+        assert_eq!(res.body().as_ref(), br#"{"error":"secrets_unavailable"}"#);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::error::ConfigError;
 use crate::providers::kit::Candidates;
-use crate::verify::VerifyError;
+use crate::verify::{KeyTag, VerifyError};
 
 /// An Ed25519 public key: what an asymmetric sender publishes so that
 /// receivers can verify without holding anything secret.
@@ -38,6 +38,7 @@ pub struct PublicKey {
     key: VerifyingKey,
     label: Option<Arc<str>>,
     expires_at: Option<SystemTime>,
+    retiring: bool,
 }
 
 impl PublicKey {
@@ -52,6 +53,7 @@ impl PublicKey {
             key,
             label: None,
             expires_at: None,
+            retiring: false,
         })
     }
 
@@ -102,6 +104,13 @@ impl PublicKey {
         self
     }
 
+    /// Marks the key as on its way out, as [`Secret::retiring`](crate::Secret::retiring):
+    /// a delivery that matches it logs a warning.
+    pub fn retiring(mut self) -> Self {
+        self.retiring = true;
+        self
+    }
+
     /// The 32 key bytes.
     pub fn to_bytes(&self) -> [u8; 32] {
         self.key.to_bytes()
@@ -114,9 +123,10 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let retiring = if self.retiring { ", retiring" } else { "" };
         match &self.label {
-            Some(label) => write!(f, "PublicKey({label:?}, ed25519)"),
-            None => f.write_str("PublicKey(ed25519)"),
+            Some(label) => write!(f, "PublicKey({label:?}, ed25519{retiring})"),
+            None => write!(f, "PublicKey(ed25519{retiring})"),
         }
     }
 }
@@ -147,7 +157,7 @@ impl Ed25519Keys {
         now: SystemTime,
         message: &[u8],
         candidates: &Candidates,
-    ) -> Result<Option<Arc<str>>, VerifyError> {
+    ) -> Result<KeyTag, VerifyError> {
         let mut any = false;
         for key in self.keys.iter().filter(|k| k.is_active(now)) {
             any = true;
@@ -157,7 +167,10 @@ impl Ed25519Keys {
                 };
                 let sig = Signature::from_bytes(bytes);
                 if key.key.verify_strict(message, &sig).is_ok() {
-                    return Ok(key.label.clone());
+                    return Ok(KeyTag {
+                        label: key.label.clone(),
+                        retiring: key.retiring,
+                    });
                 }
             }
         }

@@ -109,8 +109,9 @@ pub enum Outcome {
     InvalidSignature,
     /// Timestamp outside the tolerance, in the past or the future (401).
     Stale,
-    /// Wrong method, media type, header or body; a body that could not be
-    /// read or did not arrive in time (400, 405, 408, 415).
+    /// Wrong method, media type, header or body, an invalid tenant id; a
+    /// body that could not be read or did not arrive in time (400, 405,
+    /// 408, 415).
     Malformed,
     /// Body over the limit (413).
     TooLarge,
@@ -118,7 +119,8 @@ pub enum Outcome {
     RateLimited,
     /// The handler failed, panicked or was dropped: the claim was released.
     HandlerError,
-    /// The idempotency store or the secret source did not answer (503).
+    /// The idempotency store or a tenant's secret source did not answer
+    /// (503).
     StoreUnavailable,
     /// The fast-ack queue was full (503).
     Overloaded,
@@ -182,11 +184,13 @@ impl From<&WebhookError> for Outcome {
                 VerifyError::MissingSignature(_)
                 | VerifyError::SignatureMismatch
                 | VerifyError::NoActiveSecret
+                | VerifyError::UnknownTenant
                 | VerifyError::SourceNotAllowed => Self::InvalidSignature,
                 VerifyError::StaleTimestamp | VerifyError::FutureTimestamp => Self::Stale,
                 VerifyError::MissingHeader(_)
                 | VerifyError::MalformedHeader(_)
-                | VerifyError::MalformedBody(_) => Self::Malformed,
+                | VerifyError::MalformedBody(_)
+                | VerifyError::InvalidTenant => Self::Malformed,
             },
             WebhookError::MethodNotAllowed
             | WebhookError::UnsupportedMediaType
@@ -195,7 +199,9 @@ impl From<&WebhookError> for Outcome {
             WebhookError::PayloadTooLarge => Self::TooLarge,
             WebhookError::RateLimited { .. } => Self::RateLimited,
             WebhookError::InFlight { .. } => Self::InFlight,
-            WebhookError::StoreUnavailable { .. } => Self::StoreUnavailable,
+            WebhookError::StoreUnavailable { .. } | WebhookError::SecretsUnavailable { .. } => {
+                Self::StoreUnavailable
+            }
             WebhookError::Overloaded { .. } => Self::Overloaded,
         }
     }

@@ -39,6 +39,7 @@ pub struct Secret {
     bytes: Zeroizing<Vec<u8>>,
     label: Option<Arc<str>>,
     expires_at: Option<SystemTime>,
+    retiring: bool,
 }
 
 impl Secret {
@@ -55,6 +56,7 @@ impl Secret {
             bytes,
             label: None,
             expires_at: None,
+            retiring: false,
         })
     }
 
@@ -106,6 +108,20 @@ impl Secret {
         self
     }
 
+    /// Marks the secret as on its way out: it still verifies, but each
+    /// delivery that matches it logs a warning naming the provider and the
+    /// label (never the secret), and [`Verified::key_retiring`](crate::Verified::key_retiring)
+    /// says so. Label the secret to tell which one is meant.
+    pub fn retiring(mut self) -> Self {
+        self.retiring = true;
+        self
+    }
+
+    /// Whether the secret is marked [retiring](Self::retiring).
+    pub fn is_retiring(&self) -> bool {
+        self.retiring
+    }
+
     /// The label given with [`Secret::with_label`].
     pub fn label(&self) -> Option<&Arc<str>> {
         self.label.as_ref()
@@ -129,9 +145,10 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let retiring = if self.retiring { ", retiring" } else { "" };
         match &self.label {
-            Some(label) => write!(f, "Secret({label:?}, ***)"),
-            None => f.write_str("Secret(***)"),
+            Some(label) => write!(f, "Secret({label:?}, ***{retiring})"),
+            None => write!(f, "Secret(***{retiring})"),
         }
     }
 }
@@ -171,6 +188,8 @@ mod tests {
         let shown = format!("{s:?} {:?}", s.clone().with_label("old"));
         assert!(!shown.contains("hunter2"));
         assert_eq!(shown, "Secret(***) Secret(\"old\", ***)");
+        let retiring = format!("{:?}", s.with_label("2025").retiring());
+        assert_eq!(retiring, "Secret(\"2025\", ***, retiring)");
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Secrets that change at run time: [`Swappable`] replaces a verifier (and
-//! so its whole set of secrets) without rebuilding the layer.
+//! so its whole set of secrets) without rebuilding the layer; [`Tenants`]
+//! picks each delivery's secrets by the tenant the request names, loading
+//! them through an async [`Resolve`]r and caching them.
+//!
+//! For secrets that do not change, give the provider its
+//! [`Secret`](crate::Secret)s directly: several may be active at once
+//! (rotation), each with a label and an expiry.
 //!
 //! A delivery being verified keeps the set it started with; the next one
 //! sees the new set. Reads are lock-free (`arc-swap`): the hot path costs
@@ -30,7 +36,11 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use http::request::Parts;
 
-use crate::verify::{Verified, Verifier, VerifyError};
+use crate::verify::{PrepareFuture, Verified, Verifier, VerifyError};
+
+mod tenants;
+
+pub use tenants::{MAX_TENANT_LEN, Resolve, TenantFrom, Tenants};
 
 /// A verifier whose secrets can be replaced while it serves: swap in a new
 /// verifier through a [`SwapHandle`]. Clones share the same slot.
@@ -96,6 +106,23 @@ impl<V: Verifier> Verifier for Swappable<V> {
 
     fn content_types(&self) -> &[&'static str] {
         &self.content_types
+    }
+
+    fn prepare<'a>(&'a self, parts: &'a Parts) -> Option<PrepareFuture<'a>> {
+        let current = self.slot.load_full();
+        // Ask first without boxing: most verifiers have nothing to prepare,
+        // and their `None` must stay free. The future borrows the verifier,
+        // so the one that prepares is asked again inside a future that
+        // owns it (a swap in between changes nothing: it prepares for the
+        // verifier it holds, whose extensions any later one of the same
+        // type reads).
+        drop(current.prepare(parts)?);
+        Some(Box::pin(async move {
+            match current.prepare(parts) {
+                Some(fut) => fut.await,
+                None => Ok(http::Extensions::new()),
+            }
+        }))
     }
 }
 

@@ -40,6 +40,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 
+use crate::error::WebhookError;
 use crate::verify::{Verified, Verifier, VerifyError};
 
 /// The time a request arrived, put in its extensions by your own code: the
@@ -112,6 +113,29 @@ impl StoredDelivery {
     ) -> Result<Verified, VerifyError> {
         let (parts, body) = self.decode()?;
         verifier.verify(&parts, &body, now)
+    }
+
+    /// As [`verify`](Self::verify), for a verifier that loads its secrets
+    /// first ([`Tenants`](crate::source::Tenants)): runs
+    /// [`Verifier::prepare`], then verifies against the arrival time.
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify), as [`WebhookError::Verify`]; or
+    /// [`WebhookError::SecretsUnavailable`] when the secrets could not be
+    /// loaded (try again later).
+    pub async fn verify_prepared<V: Verifier + ?Sized>(
+        &self,
+        verifier: &V,
+    ) -> Result<Verified, WebhookError> {
+        let (mut parts, body) = self.decode()?;
+        let prepared = match verifier.prepare(&parts) {
+            Some(prepare) => Some(prepare.await?),
+            None => None,
+        };
+        if let Some(extensions) = prepared {
+            parts.extensions.extend(extensions);
+        }
+        Ok(verifier.verify(&parts, &body, self.received_at())?)
     }
 
     /// The request head and raw body again.

@@ -1,8 +1,9 @@
 //! The framework-free verification core: [`Verifier`], [`Verified`],
 //! [`VerifyError`], [`Tolerance`] and [`Clock`].
 //!
-//! Nothing here knows about tower, async or a runtime: the actix adapter and
-//! the fuzz targets call it bare.
+//! Nothing here knows about tower or a runtime, and nothing here awaits: the
+//! actix adapter and the fuzz targets call it bare. The one async hook,
+//! [`Verifier::prepare`], only hands a future to the caller.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -20,6 +21,8 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -65,6 +68,46 @@ pub trait Verifier: Send + Sync + 'static {
     fn content_types(&self) -> &[&'static str] {
         &["application/json"]
     }
+
+    /// Work to do before the body is read, for a verifier whose secrets
+    /// depend on the request: [`Tenants`](crate::source::Tenants) looks up
+    /// the tenant's secrets here (an I/O call, maybe). The caller awaits the
+    /// future and adds the [`Extensions`](http::Extensions) it gives to
+    /// `parts.extensions` before calling [`verify_deferred`](Self::verify_deferred)
+    /// or [`verify`](Self::verify) with those parts. The layer and the actix
+    /// adapter do this.
+    ///
+    /// The default, `None`, means nothing to do: it costs a verifier of
+    /// fixed secrets nothing.
+    ///
+    /// # Errors
+    /// The future fails with [`PrepareError`]: a refusal of the request
+    /// (4xx), or secrets that could not be loaded (503).
+    fn prepare<'a>(&'a self, parts: &'a Parts) -> Option<PrepareFuture<'a>> {
+        let _ = parts;
+        None
+    }
+}
+
+/// The future [`Verifier::prepare`] returns: the extensions to add to the
+/// request before it is verified.
+pub type PrepareFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<http::Extensions, PrepareError>> + Send + 'a>>;
+
+/// Why [`Verifier::prepare`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrepareError {
+    /// The request is refused, as by verification (an unknown tenant).
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The secrets could not be loaded (their store failed or timed out):
+    /// the sender should retry later (503 + `Retry-After`).
+    #[error("secrets unavailable, retry after {retry_after:?}")]
+    Unavailable {
+        /// When to try again.
+        retry_after: Duration,
+    },
 }
 
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
@@ -84,6 +127,9 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     }
     fn content_types(&self) -> &[&'static str] {
         (**self).content_types()
+    }
+    fn prepare<'a>(&'a self, parts: &'a Parts) -> Option<PrepareFuture<'a>> {
+        (**self).prepare(parts)
     }
 }
 
@@ -105,6 +151,9 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
     fn content_types(&self) -> &[&'static str] {
         (**self).content_types()
     }
+    fn prepare<'a>(&'a self, parts: &'a Parts) -> Option<PrepareFuture<'a>> {
+        (**self).prepare(parts)
+    }
 }
 
 /// What verification proved about a delivery. The layer puts it in the
@@ -117,8 +166,17 @@ pub struct Verified {
     timestamp: Option<i64>,
     id_signed: bool,
     key_label: Option<Arc<str>>,
+    key_retiring: bool,
+    tenant: Option<Arc<str>>,
     content_digest: Option<[u8; 32]>,
     deferred_type: Option<DeferredType>,
+}
+
+/// The secret or key that matched: its label and whether it is retiring.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyTag {
+    pub(crate) label: Option<Arc<str>>,
+    pub(crate) retiring: bool,
 }
 
 /// An event type still to be read from a body field.
@@ -150,6 +208,8 @@ impl Verified {
             timestamp: None,
             id_signed: false,
             key_label: None,
+            key_retiring: false,
+            tenant: None,
             content_digest: None,
             deferred_type: None,
         }
@@ -208,6 +268,27 @@ impl Verified {
         self
     }
 
+    /// Says that the secret that matched is marked
+    /// [retiring](crate::Secret::retiring): the layer logs a warning.
+    pub fn with_key_retiring(mut self, retiring: bool) -> Self {
+        self.key_retiring = retiring;
+        self
+    }
+
+    /// Sets the tenant the delivery was verified for (see
+    /// [`Tenants`](crate::source::Tenants)). The layer keeps each tenant's
+    /// event ids apart in the idempotency store.
+    pub fn with_tenant(mut self, tenant: impl Into<Arc<str>>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Sets what is known of the matched key in one go.
+    pub(crate) fn with_key(self, key: KeyTag) -> Self {
+        self.with_key_label(key.label)
+            .with_key_retiring(key.retiring)
+    }
+
     /// Sets what identifies the signed content: the MAC (or a hash of the
     /// signed bytes). It is kept private: [`content_digest`](Self::content_digest)
     /// gives only a hash of it, and `Debug` never shows it, since a MAC is
@@ -261,6 +342,20 @@ impl Verified {
         self.key_label.as_deref()
     }
 
+    /// Whether the secret that verified the delivery is marked
+    /// [retiring](crate::Secret::retiring): its sender should move to
+    /// another one before it is removed.
+    pub fn key_retiring(&self) -> bool {
+        self.key_retiring
+    }
+
+    /// The tenant whose secrets verified the delivery, when the verifier
+    /// is [`Tenants`](crate::source::Tenants): the id as found in the
+    /// request.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     /// A digest of the signed content (a hash of the MAC, never the MAC),
     /// where the scheme provides one. The layer claims it when the event id
     /// is unsigned or absent, so that a replay is still caught.
@@ -286,6 +381,8 @@ impl fmt::Debug for Verified {
             .field("timestamp", &self.timestamp)
             .field("id_signed", &self.id_signed)
             .field("key_label", &self.key_label)
+            .field("key_retiring", &self.key_retiring)
+            .field("tenant", &self.tenant)
             .field("content_digest", &self.content_digest.map(|_| "<set>"))
             .finish()
     }
@@ -325,6 +422,14 @@ pub enum VerifyError {
     /// The client's address is outside the allowed networks.
     #[error("source address is not allowed")]
     SourceNotAllowed,
+    /// The request names no tenant, or a tenant id that cannot be one (too
+    /// long, not visible ASCII); see [`TenantFrom`](crate::source::TenantFrom).
+    #[error("tenant id is missing or malformed")]
+    InvalidTenant,
+    /// The tenant named by the request has no secrets (the resolver does
+    /// not know it).
+    #[error("tenant is unknown")]
+    UnknownTenant,
 }
 
 /// How far a signed timestamp may be from `now`.

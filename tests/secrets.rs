@@ -6,11 +6,11 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
 use axum::routing::post;
+use axum::{Extension, Router};
 use common::{now, post as send_post, serve};
 use tower_webhook::providers::{GitHub, StandardWebhooks, Stripe};
-use tower_webhook::{Secret, WebhookLayer, testing};
+use tower_webhook::{Secret, Verified, WebhookLayer, testing};
 
 const GH: &str = "gh-super-secret-value-1234";
 const STD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -25,6 +25,23 @@ impl Write for Captured {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf-8 log")
     }
 }
 
@@ -96,6 +113,71 @@ async fn logs_of_accepted_and_rejected_deliveries_hold_no_secret_or_signature() 
         .into_iter()
         .chain(signatures.iter().map(String::as_str))
     {
+        assert!(
+            !log.contains(needle),
+            "{needle} leaked into the log:\n{log}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_under_a_retiring_secret_logs_its_label_and_nothing_secret() {
+    const OLD: &str = "gh-old-secret-being-retired";
+    const NEW: &str = "gh-new-secret-in-service";
+    let (captured, _guard) = capture();
+    let verifier = GitHub::new(Secret::text(NEW).expect("secret").with_label("2026")).add_secret(
+        Secret::text(OLD)
+            .expect("secret")
+            .with_label("2025")
+            .retiring(),
+    );
+    let app = Router::new()
+        .route(
+            "/gh",
+            post(|Extension(v): Extension<Verified>| async move {
+                format!("{:?} {}", v.key_label(), v.key_retiring())
+            }),
+        )
+        .route_layer(WebhookLayer::new(verifier));
+    let addr = serve(app).await;
+    let body = br#"{"zen":"x"}"#;
+    let warnings = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("retiring secret"))
+            .count()
+    };
+
+    let old = testing::github(OLD, "r-1", "push", body);
+    let signature = old["x-hub-signature-256"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let r = send_post(addr, "/gh", old, &body[..]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), r#"Some("2025") true"#);
+    let log = captured.text();
+    assert_eq!(warnings(&log), 1, "one warning:\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("retiring secret"))
+        .expect("the warning");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("provider=\"github\""), "{line}");
+    assert!(line.contains("key=\"2025\""), "{line}");
+
+    let r = send_post(
+        addr,
+        "/gh",
+        testing::github(NEW, "r-2", "push", body),
+        &body[..],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), r#"Some("2026") false"#);
+    let log = captured.text();
+    assert_eq!(warnings(&log), 1, "no warning for the new secret:\n{log}");
+    let sig_hex = signature.trim_start_matches("sha256=");
+    for needle in [OLD, NEW, sig_hex] {
         assert!(
             !log.contains(needle),
             "{needle} leaked into the log:\n{log}"

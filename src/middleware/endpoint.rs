@@ -431,7 +431,16 @@ where
         return Err(WebhookError::PayloadTooLarge);
     }
 
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Secrets that depend on the request (a tenant's) are loaded before
+    // the body is read: an unknown tenant costs no body read.
+    let prepared = match config.verifier.prepare(&parts) {
+        Some(prepare) => Some(prepare.await?),
+        None => None,
+    };
+    if let Some(extensions) = prepared {
+        parts.extensions.extend(extensions);
+    }
     let collect = Limited::new(body, config.body_limit).collect();
     let bytes = match within(config.read_timeout, collect).await {
         Err(_) => return Err(WebhookError::BodyTimeout),
@@ -455,6 +464,13 @@ where
         config.verifier.verify_deferred(&parts, &bytes, now)?
     };
     verified.attach_body(bytes.clone());
+    if verified.key_retiring() {
+        tracing::warn!(
+            provider = verified.provider(),
+            key = verified.key_label().unwrap_or("<unlabelled>"),
+            "delivery verified with a retiring secret: move the sender to a new one"
+        );
+    }
     Ok((parts, bytes, verified))
 }
 
@@ -482,7 +498,9 @@ fn reject(e: &WebhookError, report: &mut Report) -> Response<Bytes> {
     report.set_outcome(Outcome::from(e), Reason::Error(e.clone()));
     let level_warn = matches!(
         e,
-        WebhookError::Verify(_) | WebhookError::StoreUnavailable { .. }
+        WebhookError::Verify(_)
+            | WebhookError::StoreUnavailable { .. }
+            | WebhookError::SecretsUnavailable { .. }
     );
     if matches!(e, WebhookError::RateLimited { .. }) {
         // a flood must not become a flood of log lines
@@ -536,6 +554,17 @@ impl Claims {
 }
 
 fn keys(endpoint: &str, v: &Verified) -> [Option<EventKey>; 2] {
+    // Tenants sharing a route share no ids: their senders number events
+    // independently. The tenant id comes length-prefixed, so that no
+    // (tenant, id) pair can spell another's key.
+    let scoped;
+    let endpoint = match v.tenant() {
+        Some(t) => {
+            scoped = format!("{endpoint}#{}#{t}", t.len());
+            scoped.as_str()
+        }
+        None => endpoint,
+    };
     let provider = v.provider();
     let id = v
         .event_id()

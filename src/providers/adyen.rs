@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::json;
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
-use crate::verify::{Verified, Verifier, VerifyError};
+use crate::verify::{KeyTag, Verified, Verifier, VerifyError};
 
 const HEADER: &str = "hmacsignature";
 const PROTOCOL: &str = "protocol";
@@ -161,7 +161,14 @@ impl Adyen {
             let m = self
                 .keys
                 .verify(now, &[item.signing_string().as_bytes()], &candidates)?;
-            label = label.or(m.label());
+            // The first item's key names the delivery; any item under a
+            // retiring key makes it retiring.
+            let key = m.key();
+            let retiring = key.retiring || label.as_ref().is_some_and(|k: &KeyTag| k.retiring);
+            label = Some(KeyTag {
+                retiring,
+                ..label.unwrap_or(key)
+            });
             ids.push(format!(
                 "{}:{}:{}",
                 text(item.psp_reference.as_ref()),
@@ -170,7 +177,7 @@ impl Adyen {
             ));
         }
         let mut v = Verified::new("adyen")
-            .with_key_label(label)
+            .with_key(label.unwrap_or_default())
             .with_event_id(ids.join(","), true);
         if let Some(Wrapped { item }) = n.items.first() {
             v = v.with_event_type(text(item.event_code.as_ref()));
@@ -192,7 +199,7 @@ impl Adyen {
         let m = self.keys.verify(now, &[body], &candidates)?;
         let [ty] = json::fields(body, &[&["type"]]);
         let mut v = Verified::new("adyen")
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_event_id(m.mac.id_hex(), true);
         if let Some(ty) = ty {
             v = v.with_event_type(ty);

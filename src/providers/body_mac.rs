@@ -60,7 +60,7 @@ impl BodyMac {
         let candidates = kit::prefixed(header, self.prefix, self.encoding);
         let m = keys.verify(now, &[body], &candidates)?;
         let mut v = Verified::new(self.provider)
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32());
 
         let header_value = |f: Field| -> Result<Option<&str>, VerifyError> {

@@ -106,7 +106,7 @@ impl Verifier for Discord {
         };
 
         let [id, ty] = json::fields(body, &[&["id"], &["type"]]);
-        let mut v = Verified::new("discord").with_key_label(label);
+        let mut v = Verified::new("discord").with_key(label);
         if let Some(ts) = ts {
             v = v.with_timestamp(ts);
         }

@@ -90,7 +90,7 @@ impl Verifier for GitHub {
         let m = keys.verify(now, &[body], &candidates)?;
 
         let mut v = Verified::new("github")
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32());
         if let Some(id) = kit::header(parts, DELIVERY)?.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);

@@ -119,7 +119,9 @@ fn check_token(tokens: &[Token], parts: &Parts, now: SystemTime) -> Result<Verif
     for t in tokens.iter().filter(|t| t.secret.is_active(now)) {
         any = true;
         if bool::from(t.digest.ct_eq(given.as_slice())) {
-            return Ok(Verified::new("gitlab").with_key_label(t.label.clone()));
+            return Ok(Verified::new("gitlab")
+                .with_key_label(t.label.clone())
+                .with_key_retiring(t.secret.is_retiring()));
         }
     }
     Err(if any {

@@ -12,7 +12,7 @@ use http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use crate::secret::Secret;
-use crate::verify::VerifyError;
+use crate::verify::{KeyTag, VerifyError};
 
 /// The hash under an HMAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +211,7 @@ struct Key {
     mac: KeyedMac,
     label: Option<Arc<str>>,
     expires_at: Option<SystemTime>,
+    retiring: bool,
 }
 
 impl Key {
@@ -219,6 +220,7 @@ impl Key {
             mac: KeyedMac::new(alg, s.expose()),
             label: s.label().cloned(),
             expires_at: s.expiry(),
+            retiring: s.is_retiring(),
         }
     }
 }
@@ -232,12 +234,18 @@ pub(crate) struct KeySet {
 /// Which key matched, and the MAC it produced.
 pub(crate) struct Match<'a> {
     pub(crate) label: Option<&'a Arc<str>>,
+    pub(crate) retiring: bool,
     pub(crate) mac: Sig,
 }
 
 impl Match<'_> {
-    pub(crate) fn label(&self) -> Option<Arc<str>> {
-        self.label.cloned()
+    /// The matched key's label and retiring mark, for
+    /// [`Verified`](crate::Verified).
+    pub(crate) fn key(&self) -> KeyTag {
+        KeyTag {
+            label: self.label.cloned(),
+            retiring: self.retiring,
+        }
     }
 }
 
@@ -290,6 +298,7 @@ impl KeySet {
                 if bool::from(mac.as_bytes().ct_eq(c.as_bytes())) {
                     return Ok(Match {
                         label: key.label.as_ref(),
+                        retiring: key.retiring,
                         mac,
                     });
                 }
@@ -461,6 +470,26 @@ mod tests {
         ] {
             assert!(parse_unix(bad, "t").is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_match_reports_the_label_and_retiring_mark_of_its_key() {
+        let mut keys = KeySet::new(Algorithm::Sha256, &Secret::text("new").unwrap());
+        keys.add(&Secret::text("old").unwrap().with_label("2025").retiring());
+        let now = SystemTime::now();
+        let sig = |k: &str| {
+            KeySet::new(Algorithm::Sha256, &Secret::text(k).unwrap())
+                .sign(now, &[b"body"])
+                .unwrap()
+        };
+        let mut c = Candidates::new();
+        c.push(sig("old"));
+        let tag = keys.verify(now, &[b"body"], &c).unwrap().key();
+        assert_eq!((tag.label.as_deref(), tag.retiring), (Some("2025"), true));
+        let mut c = Candidates::new();
+        c.push(sig("new"));
+        let tag = keys.verify(now, &[b"body"], &c).unwrap().key();
+        assert_eq!((tag.label.as_deref(), tag.retiring), (None, false));
     }
 
     #[test]

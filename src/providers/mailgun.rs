@@ -125,7 +125,7 @@ impl Verifier for Mailgun {
 
         let mut v = Verified::new("mailgun")
             .with_timestamp(ts)
-            .with_key_label(m.label());
+            .with_key(m.key());
         v = match f.id.filter(|s| !s.is_empty()) {
             Some(id) => v
                 .with_event_id(id, false)

@@ -87,7 +87,7 @@ impl Verifier for Mandrill {
         let candidates = Candidates::one(sig.trim().as_bytes(), Encoding::Base64);
         let m = self.keys.verify(now, &signed, &candidates)?;
         Ok(Verified::new("mandrill")
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32()))
     }
 }

@@ -66,7 +66,7 @@ impl Verifier for Paddle {
         let [id, ty] = json::fields(body, &[&["event_id"], &["event_type"]]);
         let mut v = Verified::new("paddle")
             .with_timestamp(ts)
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32());
         if let Some(id) = id {
             v = v.with_event_id(id, true);

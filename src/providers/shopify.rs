@@ -49,7 +49,7 @@ impl Verifier for Shopify {
         let m = self.keys.verify(now, &[body], &candidates)?;
 
         let mut v = Verified::new("shopify")
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32());
         if let Some(id) = either(parts, ["x-shopify-webhook-id", "shopify-webhook-id"])? {
             v = v.with_event_id(id, false);

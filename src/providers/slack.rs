@@ -62,7 +62,7 @@ impl Verifier for Slack {
             json::fields(body, &[&["event_id"], &["event", "type"], &["type"]]);
         let mut v = Verified::new("slack")
             .with_timestamp(ts)
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32());
         if let Some(id) = id {
             v = v.with_event_id(id, true);

@@ -79,7 +79,7 @@ impl Verifier for Square {
             .verify(now, &[url.as_bytes(), body], &candidates)?;
 
         let [id, ty] = json::fields(body, &[&["event_id"], &["type"]]);
-        let mut v = Verified::new("square").with_key_label(m.label());
+        let mut v = Verified::new("square").with_key(m.key());
         if let Some(id) = id {
             v = v.with_event_id(id, true);
         } else {

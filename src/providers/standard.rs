@@ -260,7 +260,7 @@ fn verify_v1(
         &v1,
     );
     let label = match hmac {
-        Ok(m) => m.label(),
+        Ok(m) => m.key(),
         Err(hmac_err) if !public_keys.is_empty() => {
             // Ed25519 takes the message in one piece.
             let mut msg = Vec::with_capacity(id.len() + ts_text.len() + body.len() + 2);
@@ -281,7 +281,7 @@ fn verify_v1(
     let mut v = Verified::new(provider)
         .with_event_id(id, true)
         .with_timestamp(ts)
-        .with_key_label(label);
+        .with_key(label);
     if defer {
         return Ok(v.with_event_type_in_body(&["type"]));
     }

@@ -87,7 +87,7 @@ impl Stripe {
 
         let mut v = Verified::new("stripe")
             .with_timestamp(ts)
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32());
         let (id, ty) = if defer {
             v = v.with_event_type_in_body(&["type"]);

@@ -177,7 +177,7 @@ impl Verifier for Twilio {
         let m = result?;
 
         let mut v = Verified::new("twilio")
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32());
         if let Some(id) = kit::header(parts, IDEMPOTENCY)?.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);

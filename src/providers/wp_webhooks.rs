@@ -119,7 +119,7 @@ impl Verifier for WpWebhooks {
         let message = signed_message(&self.date_created, name, url_name);
         let m = self.keys.verify(now, &[message.as_bytes()], &candidates)?;
         Ok(Verified::new("wp-webhooks")
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_event_type(name))
     }
 }

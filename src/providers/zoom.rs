@@ -60,7 +60,7 @@ impl Verifier for Zoom {
         );
         let mut v = Verified::new("zoom")
             .with_timestamp(ts)
-            .with_key_label(m.label())
+            .with_key(m.key())
             .with_content_digest(m.mac.digest32());
         if let (Some(event), Some(event_ts)) = (&event, &event_ts) {
             let id = match &object {
