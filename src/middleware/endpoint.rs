@@ -86,6 +86,13 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for Endpoint<V, St> {
     }
 }
 
+/// What [`Endpoint::pre_check`] let through, for the rest of the path.
+#[derive(Debug)]
+pub(crate) struct Early {
+    tallies: Tallies,
+    report: Report,
+}
+
 /// What [`Endpoint::admit`] decided.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // the common case is the large one
@@ -292,6 +299,20 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         B: Body,
         B::Error: Into<BoxError>,
     {
+        match self.pre_check(&req) {
+            Ok(early) => self.admit_checked(req, early, span).await,
+            Err(res) => Admission::Respond(res),
+        }
+    }
+
+    /// The steps that need no `.await`, run before any future is built: a
+    /// client over its pre-authentication limit is refused here, at the
+    /// cost of a map lookup (the Tower service answers it without boxing
+    /// the delivery's future). Runs in the delivery's span.
+    // Boxing the refusal would add an allocation to the path this exists to
+    // make cheap; `Early` is as large.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn pre_check<B>(&self, req: &Request<B>) -> Result<Early, Response<Bytes>> {
         let config = &self.config;
         let mut report = Report::start(&config.observers, || {
             peer_addr(req.extensions()).map(|p| config.proxies.client_ip(p.ip(), req.headers()))
@@ -299,27 +320,53 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         // The pre-authentication limit comes first of all: a flood costs no
         // body read and no hashing.
         let mut tallies = Tallies::default();
-        let mut admission =
-            match config
-                .rate
-                .check_pre(req.headers(), req.extensions(), &mut tallies)
-            {
-                Ok(()) => self.handle(req, &mut tallies, span, &mut report).await,
-                Err(e) => Admission::Respond(reject(&e, &mut report)),
-            };
-        match &mut admission {
-            Admission::Respond(res) => {
-                config.rate.write_headers(&tallies, res.headers_mut());
-                report.finish(
-                    &config.observers,
-                    config.verifier.provider(),
-                    &config.endpoint,
-                    Some(res.status().as_u16()),
-                );
+        match config
+            .rate
+            .check_pre(req.headers(), req.extensions(), &mut tallies)
+        {
+            Ok(()) => Ok(Early { tallies, report }),
+            Err(e) => {
+                let mut res = reject(&e, &mut report);
+                self.respond(&mut res, &tallies, report);
+                Err(res)
             }
+        }
+    }
+
+    /// Everything after [`pre_check`](Self::pre_check).
+    pub(crate) async fn admit_checked<B>(
+        &self,
+        req: Request<B>,
+        early: Early,
+        span: Span,
+    ) -> Admission<V, St>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let Early {
+            mut tallies,
+            mut report,
+        } = early;
+        let mut admission = self.handle(req, &mut tallies, span, &mut report).await;
+        match &mut admission {
+            Admission::Respond(res) => self.respond(res, &tallies, report),
             Admission::Admitted(a) => a.ticket.report = Some(report),
         }
         admission
+    }
+
+    /// A refusal or acknowledgement is final: rate-limit headers, and the
+    /// outcome to the observers.
+    fn respond(&self, res: &mut Response<Bytes>, tallies: &Tallies, report: Report) {
+        let config = &self.config;
+        config.rate.write_headers(tallies, res.headers_mut());
+        report.finish(
+            &config.observers,
+            config.verifier.provider(),
+            &config.endpoint,
+            Some(res.status().as_u16()),
+        );
     }
 
     async fn handle<B>(

@@ -6,29 +6,63 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Response;
+use pin_project_lite::pin_project;
 
 use super::ResponseBody;
 
 type Boxed<B, E> = Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send>>;
 
-/// The future of [`WebhookService`](super::WebhookService). A named type so
-/// that it can become a hand-written state machine without a breaking change.
-pub struct ResponseFuture<B, E> {
-    inner: Boxed<B, E>,
+pin_project! {
+    /// The future of [`WebhookService`](super::WebhookService). A named type
+    /// so that its states can change without a breaking change: an answer
+    /// known at once (a flood refused by the pre-authentication limit) is
+    /// ready without any allocation; a delivery is a boxed state machine.
+    pub struct ResponseFuture<B, E> {
+        #[pin]
+        inner: Inner<B, E>,
+    }
+}
+
+pin_project! {
+    #[project = InnerProj]
+    enum Inner<B, E> {
+        Ready { response: Option<Response<ResponseBody<B>>> },
+        Boxed { future: Boxed<B, E> },
+    }
 }
 
 impl<B, E> ResponseFuture<B, E> {
     pub(crate) fn new(
         f: impl Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static,
     ) -> Self {
-        Self { inner: Box::pin(f) }
+        Self {
+            inner: Inner::Boxed {
+                future: Box::pin(f),
+            },
+        }
+    }
+
+    pub(crate) fn ready(response: Response<ResponseBody<B>>) -> Self {
+        Self {
+            inner: Inner::Ready {
+                response: Some(response),
+            },
+        }
     }
 }
 
 impl<B, E> Future for ResponseFuture<B, E> {
     type Output = Result<Response<ResponseBody<B>>, E>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().inner.project() {
+            InnerProj::Ready { response } => match response.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                // Polled after completion: a contract violation by the
+                // caller; never answer twice.
+                None => Poll::Pending,
+            },
+            InnerProj::Boxed { future } => future.as_mut().poll(cx),
+        }
     }
 }
 

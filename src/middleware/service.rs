@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tower_service::Service;
 use tracing::{Instrument, Span};
 
-use super::endpoint::{Admission, Admitted, Endpoint, Ticket};
+use super::endpoint::{Admission, Admitted, Early, Endpoint, Ticket};
 use super::fast_ack::FastAck;
 use super::layer::Config;
 use super::{ResponseBody, ResponseFuture};
@@ -96,7 +96,14 @@ where
         let ready = std::mem::replace(&mut self.inner, fresh);
         let endpoint = Endpoint::new(Arc::clone(&self.config));
         let span = endpoint.span();
-        ResponseFuture::new(deliver(endpoint, ready, req, span.clone()).instrument(span))
+        // A refusal that needs no await (a flood over the pre-authentication
+        // limit) is answered without building the delivery's future.
+        #[allow(clippy::result_large_err)] // see `pre_check`
+        let early = match span.in_scope(|| endpoint.pre_check(&req)) {
+            Ok(early) => early,
+            Err(res) => return ResponseFuture::ready(res.map(ResponseBody::own)),
+        };
+        ResponseFuture::new(deliver(endpoint, ready, req, early, span.clone()).instrument(span))
     }
 }
 
@@ -104,6 +111,7 @@ async fn deliver<S, V, St, B, ResBody>(
     endpoint: Endpoint<V, St>,
     inner: S,
     req: Request<B>,
+    early: Early,
     span: Span,
 ) -> Result<Response<ResponseBody<ResBody>>, S::Error>
 where
@@ -116,7 +124,7 @@ where
     B::Error: Into<BoxError>,
     ResBody: Send + 'static,
 {
-    let admitted = match endpoint.admit_in(req, span).await {
+    let admitted = match endpoint.admit_checked(req, early, span).await {
         Admission::Respond(res) => return Ok(res.map(ResponseBody::own)),
         Admission::Admitted(a) => a,
     };
