@@ -28,11 +28,18 @@ use http::header::FORWARDED;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
+use tower_webhook::net::PublicUrl;
 use tower_webhook::net::TrustedProxies;
 use tower_webhook::payload::{self, PayloadError};
 use tower_webhook::providers::hmac::{Algorithm, Encoding, Hmac};
-use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe, Svix};
-use tower_webhook::{ConfigError, Secret, Tolerance, Verifier, VerifyError, WebhookError, testing};
+use tower_webhook::providers::{
+    Adyen, Discord, GitHub, GitLab, Intercom, LemonSqueezy, Linear, Mailgun, Mandrill, Paddle,
+    SendGrid, Shopify, Slack, Square, StandardWebhooks, Stripe, Svix, Twilio, Twitch, Typeform,
+    Unsigned, WooCommerce, WpWebhooks, Zoom,
+};
+use tower_webhook::{
+    ConfigError, PublicKey, Secret, Tolerance, Verifier, VerifyError, WebhookError, testing,
+};
 
 /// The fixed "now" of every verification, in Unix seconds.
 pub const NOW: i64 = 1_700_000_000;
@@ -40,10 +47,28 @@ pub const NOW: i64 = 1_700_000_000;
 pub const TEXT_SECRET: &str = "fuzz-text-secret-3f9c2b71";
 /// A key in `whsec_` + base64 form (Standard Webhooks, Svix).
 pub const WHSEC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// A token sent verbatim (GitLab's, `Unsigned`'s): one run of 16+
+/// alphanumerics, so that [`mac_text`] finds it like a MAC.
+pub const TOKEN_SECRET: &str = "fuzzToken3f9c2b71a0e4d5c6";
+/// A key in hex form (Adyen).
+pub const HEX_SECRET: &str = "3f9c2b71a0e4d5c68b7f1e2d3c4b5a69";
+/// A 32-byte private seed in hex form (Discord's Ed25519, SendGrid's
+/// ECDSA): the verifier gets the public key derived from it.
+pub const SEED_SECRET: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+/// The public origin the URL-signed schemes (Twilio, Mandrill, Square) are
+/// configured with; requests go to `/webhooks`.
+pub const ORIGIN: &str = "https://hooks.example.com";
+/// The URL those schemes sign.
+const SIGNED_URL: &str = "https://hooks.example.com/webhooks";
+/// The `date_created` of the WP Webhooks row.
+const WP_CREATED: &str = "2026-01-02 03:04:05";
 
 /// A verifier whose `Debug` the harness checks (every provider has one).
 pub trait FuzzVerifier: Verifier + std::fmt::Debug {}
 impl<T: Verifier + std::fmt::Debug> FuzzVerifier for T {}
+
+/// Builds the body as sent: `(secret, ts, body)` (see [`Provider::wrap`]).
+pub type Wrap = fn(&str, i64, &[u8]) -> Vec<u8>;
 
 /// One provider as the harness sees it.
 pub struct Provider {
@@ -63,6 +88,21 @@ pub struct Provider {
     /// Signs `body` at `ts` (Unix seconds) with a secret in its presented
     /// form, as the real sender would: the request's headers.
     pub sign: fn(&str, i64, &[u8]) -> HeaderMap,
+    /// Builds the body as sent from the fuzzed body, for schemes that sign
+    /// inside the body or read signed fields from it (Mailgun, Adyen's
+    /// items, Linear's `webhookTimestamp`): `(secret, ts, body)`. A body
+    /// that is not a JSON object is sent as it is.
+    pub wrap: Option<Wrap>,
+    /// Whether every byte of the body is covered: one changed byte must
+    /// fail. Not so where the body is unsigned (WP Webhooks, GitLab's
+    /// token, `Unsigned`, Mailgun's event data, Adyen's fields outside the
+    /// signing string) or signed as decoded form fields (Twilio, Mandrill:
+    /// `+` and a raw space decode alike, a repeated name keeps one value).
+    pub signs_body: bool,
+    /// Whether a genuine delivery of any body verifies. Not so where the
+    /// scheme needs a shape (a UTF-8 form, a JSON object with its fields):
+    /// such a body may be refused, with a 4xx.
+    pub any_body: bool,
 }
 
 const FIVE_MIN: Duration = Duration::from_secs(300);
@@ -70,16 +110,157 @@ const FIVE_MIN: Duration = Duration::from_secs(300);
 /// THE list of providers under fuzzing. A new provider is one more row.
 #[rustfmt::skip]
 pub const PROVIDERS: &[Provider] = &[
-    Provider { name: "standard-webhooks", vectors: &["standard-webhooks/v1"], secret: WHSEC_SECRET, key: Secret::standard_webhooks, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(StandardWebhooks::new(s).tolerance(t)), sign: |k, ts, b| testing::standard_webhooks(k, "msg_fuzz", ts, b) },
-    Provider { name: "svix", vectors: &["svix/v1", "clerk/v1", "resend/v1"], secret: WHSEC_SECRET, key: Secret::standard_webhooks, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(Svix::new(s).tolerance(t)), sign: |k, ts, b| testing::svix(k, "msg_fuzz", ts, b) },
-    Provider { name: "stripe", vectors: &["stripe/v1"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::stale_only(FIVE_MIN)), verifier: |s, t| Box::new(Stripe::new(s).tolerance(t)), sign: testing::stripe },
-    Provider { name: "github", vectors: &["github/sha256"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(GitHub::new(s)), sign: |k, _, b| testing::github(k, "72d3162e-cc78-11e3-81ab-4c9367dc0958", "push", b) },
-    Provider { name: "github-sha1", vectors: &["github/sha1"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(GitHub::new(s).allow_sha1()), sign: sign_github_sha1 },
-    Provider { name: "slack", vectors: &["slack/v0"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(Slack::new(s).tolerance(t)), sign: testing::slack },
-    Provider { name: "shopify", vectors: &["shopify/hmac-sha256-base64"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Shopify::new(s)), sign: |k, _, b| testing::shopify(k, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "orders/create", b) },
-    Provider { name: "hmac", vectors: &[], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: acme_hmac, sign: sign_acme_hmac },
+    Provider { name: "standard-webhooks", vectors: &["standard-webhooks/v1"], secret: WHSEC_SECRET, key: Secret::standard_webhooks, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(StandardWebhooks::new(s).tolerance(t)), sign: |k, ts, b| testing::standard_webhooks(k, "msg_fuzz", ts, b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "svix", vectors: &["svix/v1", "clerk/v1", "resend/v1"], secret: WHSEC_SECRET, key: Secret::standard_webhooks, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(Svix::new(s).tolerance(t)), sign: |k, ts, b| testing::svix(k, "msg_fuzz", ts, b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "stripe", vectors: &["stripe/v1"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::stale_only(FIVE_MIN)), verifier: |s, t| Box::new(Stripe::new(s).tolerance(t)), sign: testing::stripe, wrap: None, signs_body: true, any_body: true },
+    Provider { name: "github", vectors: &["github/sha256"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(GitHub::new(s)), sign: |k, _, b| testing::github(k, "72d3162e-cc78-11e3-81ab-4c9367dc0958", "push", b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "github-sha1", vectors: &["github/sha1"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(GitHub::new(s).allow_sha1()), sign: sign_github_sha1, wrap: None, signs_body: true, any_body: true },
+    Provider { name: "slack", vectors: &["slack/v0"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(Slack::new(s).tolerance(t)), sign: testing::slack, wrap: None, signs_body: true, any_body: true },
+    Provider { name: "shopify", vectors: &["shopify/hmac-sha256-base64"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Shopify::new(s)), sign: |k, _, b| testing::shopify(k, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "orders/create", b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "hmac", vectors: &[], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: acme_hmac, sign: sign_acme_hmac, wrap: None, signs_body: true, any_body: true },
+    Provider { name: "twilio", vectors: &["twilio/hmac-sha1"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Twilio::new(s).public_url(origin())), sign: |k, _, b| testing::twilio(k, SIGNED_URL, b), wrap: None, signs_body: false, any_body: false },
+    Provider { name: "twilio-shared-key", vectors: &["twilio/hmac-sha256-sharedkey"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Twilio::with_shared_key(s).public_url(origin())), sign: |k, _, b| testing::twilio_shared_key(k, SIGNED_URL, b), wrap: None, signs_body: false, any_body: false },
+    Provider { name: "mandrill", vectors: &["mandrill/hmac-sha1"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Mandrill::new(s).public_url(origin())), sign: |k, _, b| testing::mandrill(k, SIGNED_URL, b), wrap: None, signs_body: false, any_body: false },
+    Provider { name: "square", vectors: &["square/hmac-sha256"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Square::new(s).public_url(origin())), sign: |k, _, b| testing::square(k, SIGNED_URL, b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "paddle", vectors: &["paddle/h1"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(Duration::from_secs(5))), verifier: |s, t| Box::new(Paddle::new(s).tolerance(t)), sign: testing::paddle, wrap: None, signs_body: true, any_body: true },
+    Provider { name: "zoom", vectors: &["zoom/v0"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(Zoom::new(s).tolerance(t)), sign: testing::zoom, wrap: None, signs_body: true, any_body: true },
+    Provider { name: "intercom", vectors: &["intercom/sha1"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Intercom::new(s)), sign: |k, _, b| testing::intercom(k, b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "woocommerce", vectors: &["woocommerce/hmac-sha256-base64"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(WooCommerce::new(s)), sign: |k, _, b| testing::woocommerce(k, "wc_fuzz_1", "order.created", b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "lemonsqueezy", vectors: &["lemonsqueezy/hmac-sha256-hex"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(LemonSqueezy::new(s)), sign: |k, _, b| testing::lemonsqueezy(k, "order_created", b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "typeform", vectors: &["typeform/sha256-base64"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Typeform::new(s)), sign: |k, _, b| testing::typeform(k, b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "linear", vectors: &["linear/hmac-sha256-hex"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(Duration::from_secs(60))), verifier: |s, t| Box::new(Linear::new(s).tolerance(t)), sign: |k, _, b| testing::linear(k, "lin_fuzz_1", b), wrap: Some(linear_wrap), signs_body: true, any_body: false },
+    Provider { name: "twitch", vectors: &["twitch/sha256"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::stale_only(Duration::from_secs(600))), verifier: |s, t| Box::new(Twitch::new(s).tolerance(t)), sign: |k, ts, b| testing::twitch(k, "tw_fuzz_1", &rfc3339(ts), "notification", b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "mailgun", vectors: &["mailgun/hmac-sha256"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(Mailgun::new(s).tolerance(t)), sign: |_, _, _| HeaderMap::new(), wrap: Some(mailgun_wrap), signs_body: false, any_body: false },
+    Provider { name: "adyen", vectors: &["adyen/hmac-notification-item"], secret: HEX_SECRET, key: Secret::hex, tolerance: None, verifier: |s, _| Box::new(Adyen::new(s)), sign: |_, _, _| HeaderMap::new(), wrap: Some(adyen_wrap), signs_body: false, any_body: false },
+    Provider { name: "adyen-header", vectors: &["adyen/hmac-header"], secret: HEX_SECRET, key: Secret::hex, tolerance: None, verifier: |s, _| Box::new(Adyen::hmac_header(s)), sign: |k, _, b| testing::adyen_hmac_header(k, b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "wp-webhooks", vectors: &["wp-webhooks/hmac-sha256-base64-meta"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(WpWebhooks::new(s, WP_CREATED)), sign: |k, _, _| testing::wp_webhooks(k, WP_CREATED, "fuzz_hook", "fuzz-url"), wrap: None, signs_body: false, any_body: true },
+    Provider { name: "gitlab-token", vectors: &["gitlab/token"], secret: TOKEN_SECRET, key: header_token, tolerance: None, verifier: |s, _| Box::new(GitLab::token(s)), sign: |k, _, _| testing::gitlab_token(k, "gl_fuzz_1", "Push Hook"), wrap: None, signs_body: false, any_body: true },
+    Provider { name: "gitlab-signing", vectors: &["gitlab/signing-token-v1"], secret: WHSEC_SECRET, key: Secret::standard_webhooks, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(GitLab::signing_token(s).tolerance(t)), sign: |k, ts, b| testing::gitlab_signing(k, "gl_fuzz_2", ts, b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "unsigned", vectors: &[], secret: TOKEN_SECRET, key: header_token, tolerance: None, verifier: unsigned, sign: |k, _, _| token_header(k), wrap: None, signs_body: false, any_body: true },
+    Provider { name: "discord", vectors: &["discord/ed25519"], secret: SEED_SECRET, key: seed_key, tolerance: None, verifier: |s, _| Box::new(Discord::new(PublicKey::hex(&testing::discord_public_key(&seed(s.expose()))).expect("a valid key"))), sign: |k, ts, b| testing::discord(&seed_of(k), ts, b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "sendgrid", vectors: &["sendgrid/ecdsa-p256-sha256"], secret: SEED_SECRET, key: p256_seed_key, tolerance: None, verifier: |s, _| Box::new(SendGrid::new(&testing::sendgrid_public_key(&seed(s.expose()))).expect("a valid key")), sign: |k, ts, b| testing::sendgrid(&seed_of(k), ts, b), wrap: None, signs_body: true, any_body: true },
 ];
 
+fn origin() -> PublicUrl {
+    PublicUrl::base(ORIGIN).expect("a valid origin")
+}
+
+/// A token that travels verbatim in a header (GitLab's, `Unsigned`'s):
+/// only text a header value carries unchanged (HTTP drops the spaces and
+/// tabs around a value, so a token made of them never arrives as sent).
+fn header_token(text: &str) -> Result<Secret, ConfigError> {
+    if HeaderValue::from_str(text).is_err() || text.trim_matches([' ', '\t']) != text {
+        return Err(ConfigError::InvalidSecret("not a header value"));
+    }
+    Secret::text(text)
+}
+
+/// `Unsigned` with a token in `x-fuzz-token`.
+fn unsigned(secret: Secret, _: Tolerance) -> Box<dyn FuzzVerifier> {
+    let v = Unsigned::zapier()
+        .token_header("x-fuzz-token", secret)
+        .and_then(|b| b.build())
+        .expect("a valid configuration");
+    Box::new(v)
+}
+
+fn token_header(token: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("x-fuzz-token", header(token.to_owned()));
+    h
+}
+
+/// A 32-byte seed in hex.
+fn seed_key(text: &str) -> Result<Secret, ConfigError> {
+    let s = Secret::hex(text)?;
+    if s.expose().len() != 32 {
+        return Err(ConfigError::InvalidSecret("a seed is 32 bytes"));
+    }
+    Ok(s)
+}
+
+/// A seed that is a P-256 scalar (non-zero, below the group order, whose
+/// first byte is 0xff): SendGrid's signer needs one.
+fn p256_seed_key(text: &str) -> Result<Secret, ConfigError> {
+    let s = seed_key(text)?;
+    let b = s.expose();
+    if b.iter().all(|&x| x == 0) || b.first() == Some(&0xff) {
+        return Err(ConfigError::InvalidSecret("not a P-256 scalar"));
+    }
+    Ok(s)
+}
+
+fn seed(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().expect("seed_key checked the length")
+}
+
+fn seed_of(text: &str) -> [u8; 32] {
+    seed(seed_key(text).expect("a seed").expose())
+}
+
+/// `ts` as RFC 3339 in UTC (Twitch), from the civil calendar.
+pub fn rfc3339(ts: i64) -> String {
+    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+fn json_object(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// Linear's body: `webhookTimestamp` (Unix ms) set in the JSON object.
+fn linear_wrap(_: &str, ts: i64, body: &[u8]) -> Vec<u8> {
+    match json_object(body) {
+        Some(mut m) => {
+            m.insert("webhookTimestamp".into(), ts.saturating_mul(1000).into());
+            serde_json::to_vec(&m).expect("a map serializes")
+        }
+        None => body.to_vec(),
+    }
+}
+
+/// Mailgun's JSON body: the object as `event-data`, signed at `ts`.
+fn mailgun_wrap(key: &str, ts: i64, body: &[u8]) -> Vec<u8> {
+    match json_object(body) {
+        Some(m) => testing::mailgun(key, ts, "mg-fuzz-token", Value::Object(m)),
+        None => body.to_vec(),
+    }
+}
+
+/// One signed Adyen item, the object in its (unsigned) `additionalData`.
+fn adyen_wrap(key: &str, _: i64, body: &[u8]) -> Vec<u8> {
+    match json_object(body) {
+        Some(m) => testing::adyen(
+            key,
+            vec![serde_json::json!({
+                "pspReference": "psp_fuzz_1",
+                "merchantAccountCode": "FuzzShop",
+                "amount": { "value": 1000, "currency": "EUR" },
+                "eventCode": "AUTHORISATION",
+                "success": "true",
+                "additionalData": { "event": m },
+            })],
+        ),
+        None => body.to_vec(),
+    }
+}
 /// The in-house scheme the `hmac` row configures: SHA-512, `sha512=` + hex,
 /// over `{timestamp}.{body}`.
 fn acme_hmac(secret: Secret, tolerance: Tolerance) -> Box<dyn FuzzVerifier> {
@@ -160,6 +341,16 @@ impl Provider {
         self.tolerance.unwrap_or_else(Tolerance::unchecked)
     }
 
+    /// A delivery of `body` signed with `secret` at `ts`: the headers and
+    /// the body as sent (see [`Provider::wrap`]).
+    pub fn deliver(&self, secret: &str, ts: i64, body: &[u8]) -> (HeaderMap, Vec<u8>) {
+        let body = match self.wrap {
+            Some(wrap) => wrap(secret, ts, body),
+            None => body.to_vec(),
+        };
+        ((self.sign)(secret, ts, &body), body)
+    }
+
     /// The verifier over the row's own secret.
     pub fn own_verifier(&self) -> Box<dyn FuzzVerifier> {
         let key = (self.key)(self.secret).expect("the row's secret is valid");
@@ -170,10 +361,13 @@ impl Provider {
 /// A random secret for this process, in a form `p` accepts: the fuzzer can
 /// never have seen it, so nothing it builds may verify under it.
 fn random_secret(p: &Provider) -> (String, Secret) {
-    static RAW: OnceLock<[u8; 24]> = OnceLock::new();
+    static RAW: OnceLock<[u8; 32]> = OnceLock::new();
     let raw = RAW.get_or_init(|| {
-        let mut b = [0u8; 24];
+        let mut b = [0u8; 32];
         getrandom::fill(&mut b).expect("the OS has randomness");
+        // below P-256's order, so that SendGrid's row takes it too
+        b[0] &= 0x7f;
+        b[1] |= 1;
         b
     });
     for text in [format!("whsec_{}", STANDARD.encode(raw)), hex::encode(raw)] {
@@ -251,15 +445,18 @@ pub fn signature_header(data: &[u8]) {
         return;
     };
     let p = pick(sel);
-    let mut headers = (p.sign)(p.secret, NOW, BODY);
-    let name = signature_header_name(&headers).expect("a signed request has a signature");
+    let (mut headers, body) = p.deliver(p.secret, NOW, BODY);
+    // Mailgun and Adyen's items carry the signature in the body.
+    let Some(name) = signature_header_name(&headers) else {
+        return;
+    };
     let original = headers[&name].as_bytes().to_vec();
     let mac = mac_text(&original).to_vec();
     let Ok(fuzzed) = HeaderValue::from_bytes(value) else {
         return;
     };
     headers.insert(name, fuzzed);
-    match p.own_verifier().verify(&request(headers), BODY, now()) {
+    match p.own_verifier().verify(&request(headers), &body, now()) {
         Ok(_) => assert!(
             find(value, &mac).is_some(),
             "{}: verified without the genuine MAC: {:?}",
@@ -278,14 +475,33 @@ pub fn signature_header(data: &[u8]) {
     }
 }
 
-/// `[selector][timestamp text]`, for the providers that sign a timestamp.
+/// The providers whose signed timestamp is Unix seconds in a header (not
+/// Linear's and Mailgun's in the body, not Twitch's RFC 3339): the rows the
+/// [`timestamp`] target picks from, in [`PROVIDERS`] order.
+pub fn timed() -> &'static [&'static Provider] {
+    static TIMED: OnceLock<Vec<&'static Provider>> = OnceLock::new();
+    TIMED.get_or_init(|| {
+        let now_text = NOW.to_string();
+        PROVIDERS
+            .iter()
+            .filter(|p| p.tolerance.is_some() && p.wrap.is_none())
+            .filter(|p| {
+                (p.sign)(p.secret, NOW, BODY)
+                    .values()
+                    .any(|v| find(v.as_bytes(), now_text.as_bytes()).is_some())
+            })
+            .collect()
+    })
+}
+
+/// `[selector][timestamp text]`, for the providers of [`timed`].
 ///
 /// When the text is a canonical integer, a delivery signed at that time
 /// verifies exactly when the tolerance allows it. In every case, the text
 /// put in place of the timestamp of a delivery signed at [`NOW`] verifies
 /// only if it is plain digits worth [`NOW`].
 pub fn timestamp(data: &[u8]) {
-    let timed: Vec<&Provider> = PROVIDERS.iter().filter(|p| p.tolerance.is_some()).collect();
+    let timed = timed();
     let Some((&sel, text)) = data.split_first() else {
         return;
     };
@@ -440,11 +656,12 @@ pub fn secret(data: &[u8]) {
             "{}: Debug depends on the key",
             p.name
         );
-        let parts = request((p.sign)(text, NOW, BODY));
-        if let Err(e) = verifier.verify(&parts, BODY, now()) {
+        let (headers, body) = p.deliver(text, NOW, BODY);
+        let parts = request(headers);
+        if let Err(e) = verifier.verify(&parts, &body, now()) {
             panic!("{}: signed with {text:?}, refused: {e}", p.name);
         }
-        match p.own_verifier().verify(&parts, BODY, now()) {
+        match p.own_verifier().verify(&parts, &body, now()) {
             Ok(_) => assert!(same_key, "{}: another key verified", p.name),
             Err(e) => {
                 assert_eq!(e, VerifyError::SignatureMismatch, "{}", p.name);
@@ -608,14 +825,16 @@ fn verify_forged(p: &Provider, d: &Delivery) {
 /// or of a header carrying the MAC or the timestamp changed, it does not.
 fn verify_mutated(p: &Provider, d: &Delivery) {
     let verifier = p.own_verifier();
-    let signed = (p.sign)(p.secret, NOW, &d.body);
-    match verifier.verify(&request(signed.clone()), &d.body, now()) {
+    let (signed, body) = p.deliver(p.secret, NOW, &d.body);
+    match verifier.verify(&request(signed.clone()), &body, now()) {
         Ok(v) => {
             assert_eq!(v.provider(), verifier.provider());
             if p.tolerance.is_some() {
                 assert_eq!(v.timestamp(), Some(NOW), "{}", p.name);
             }
         }
+        // a body of the wrong shape for the scheme
+        Err(e) if !p.any_body => return check_error(p, &e, &[p.secret]),
         Err(e) => panic!("{}: a genuine delivery was refused: {e}", p.name),
     }
 
@@ -629,13 +848,14 @@ fn verify_mutated(p: &Provider, d: &Delivery) {
         .filter(|v| covered(v))
         .map(|v| v.len())
         .sum();
-    let total = header_len + d.body.len();
+    let body_len = if p.signs_body { body.len() } else { 0 };
+    let total = header_len + body_len;
     if total == 0 {
         return;
     }
     let mut at = usize::from(d.at) % total;
     let delta = d.delta.max(1);
-    let mut body = d.body.clone();
+    let mut body = body;
     let mut headers = HeaderMap::new();
     for (name, value) in &signed {
         let mut value = value.clone();
@@ -670,13 +890,13 @@ fn verify_mutated(p: &Provider, d: &Delivery) {
 /// (a repeated header), but whatever passes is the signed delivery.
 fn verify_with_noise(p: &Provider, d: &Delivery) {
     let verifier = p.own_verifier();
-    let mut headers = (p.sign)(p.secret, NOW, &d.body);
+    let (mut headers, body) = p.deliver(p.secret, NOW, &d.body);
     for (name, value) in &d.headers {
         if let Ok(v) = HeaderValue::from_bytes(value) {
             headers.append(name.clone(), v);
         }
     }
-    match verifier.verify(&request(headers), &d.body, now()) {
+    match verifier.verify(&request(headers), &body, now()) {
         Ok(v) => {
             assert_eq!(v.provider(), verifier.provider());
             if p.tolerance.is_some() {

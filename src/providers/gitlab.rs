@@ -113,8 +113,12 @@ impl std::fmt::Debug for GitLab {
 }
 
 fn check_token(tokens: &[Token], parts: &Parts, now: SystemTime) -> Result<Verified, VerifyError> {
-    let given = kit::signature(parts, TOKEN)?;
-    let given = Sha256::digest(given.as_bytes());
+    // Byte for byte: a token is any text GitLab accepts, and it sends it
+    // verbatim (UTF-8 included), so a non-ASCII header is a token too.
+    let given = kit::header_bytes(parts, TOKEN, TOKEN)?
+        .filter(|v| !v.trim_ascii().is_empty())
+        .ok_or(VerifyError::MissingSignature(TOKEN))?;
+    let given = Sha256::digest(given);
     let mut any = false;
     for t in tokens.iter().filter(|t| t.secret.is_active(now)) {
         any = true;
@@ -182,6 +186,20 @@ mod tests {
 
     fn verifier() -> GitLab {
         GitLab::token(Secret::text(TOKEN_TEXT).unwrap())
+    }
+
+    #[test]
+    fn a_non_ascii_token_is_compared_byte_for_byte() {
+        // found by fuzzing: such a token was refused as a malformed header
+        let v = GitLab::token(Secret::text("clé-ʓ").unwrap());
+        let mut c = case();
+        let token = |t: &str| http::HeaderValue::from_bytes(t.as_bytes()).unwrap();
+        c.headers.insert(TOKEN, token("clé-ʓ"));
+        assert!(c.run(&v).is_ok());
+        c.headers.insert(TOKEN, token("clé-x"));
+        assert_eq!(c.run(&v).unwrap_err(), VerifyError::SignatureMismatch);
+        c.headers.insert(TOKEN, http::HeaderValue::from_static(" "));
+        assert_eq!(c.run(&v).unwrap_err(), VerifyError::MissingSignature(TOKEN));
     }
 
     #[test]

@@ -347,6 +347,24 @@ pub(crate) fn header_as<'a, K: http::header::AsHeaderName>(
         .map_err(|_| VerifyError::MalformedHeader(label))
 }
 
+/// The raw bytes of a header sent at most once: a token compared byte for
+/// byte, which may be any text a header can carry (UTF-8 included).
+///
+/// # Errors
+/// [`VerifyError::MalformedHeader`] naming `label` when repeated.
+pub(crate) fn header_bytes<'a, K: http::header::AsHeaderName>(
+    parts: &'a Parts,
+    name: K,
+    label: &'static str,
+) -> Result<Option<&'a [u8]>, VerifyError> {
+    let mut all = parts.headers.get_all(name).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(VerifyError::MalformedHeader(label));
+    }
+    Ok(first.map(http::HeaderValue::as_bytes))
+}
+
 /// A required header (not the signature).
 ///
 /// # Errors

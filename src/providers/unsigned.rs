@@ -271,9 +271,8 @@ impl Unsigned {
         let mut ok = subtle::Choice::from(0);
         for (location, want) in &self.tokens {
             let value = match location {
-                Location::Header(name) => {
-                    kit::header_as(parts, name, "token header")?.map(|v| v.as_bytes())
-                }
+                // byte for byte: a token may be any text a header carries
+                Location::Header(name) => kit::header_bytes(parts, name, "token header")?,
                 Location::Query(name) => query
                     .iter()
                     .find(|(k, _)| k == name)
@@ -407,6 +406,26 @@ mod tests {
             ),
             Err(VerifyError::MalformedHeader(_))
         ));
+    }
+
+    #[test]
+    fn a_non_ascii_header_token_is_compared_byte_for_byte() {
+        let v = Unsigned::zapier()
+            .token_header("x-zap-token", tok("clé-ʓ"))
+            .unwrap()
+            .build()
+            .unwrap();
+        let parts = |t: &[u8]| {
+            let mut req = http::Request::post("/z").body(()).unwrap();
+            req.headers_mut()
+                .insert("x-zap-token", http::HeaderValue::from_bytes(t).unwrap());
+            req.into_parts().0
+        };
+        assert!(check(&v, &parts("clé-ʓ".as_bytes())).is_ok());
+        assert_eq!(
+            check(&v, &parts(b"cl\xe9")).unwrap_err(),
+            VerifyError::SignatureMismatch
+        );
     }
 
     #[test]

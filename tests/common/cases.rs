@@ -9,12 +9,19 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::any;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::Value;
+use tower_webhook::net::PublicUrl;
+use tower_webhook::providers::hmac::Hmac;
 use tower_webhook::providers::{
-    Discord, GitHub, GitLab, Intercom, LemonSqueezy, Paddle, SendGrid, Shopify, Slack,
-    StandardWebhooks, Stripe, Svix, Typeform, WooCommerce, Zoom,
+    Adyen, Algorithm, Discord, Encoding, GitHub, GitLab, Intercom, LemonSqueezy, Linear, Mailgun,
+    Mandrill, Paddle, SendGrid, Shopify, Slack, Square, StandardWebhooks, Stripe, Svix, Twilio,
+    Twitch, Typeform, Unsigned, WooCommerce, WpWebhooks, Zoom,
 };
 use tower_webhook::{PublicKey, Secret, Tolerance, Verifier, Webhook, WebhookLayer, testing};
+
+/// Builds the body as sent: `(secret, ts, event)` (see [`Case::wrap`]).
+pub type Wrap = fn(&str, i64, &[u8]) -> Vec<u8>;
 
 /// One provider under test.
 pub struct Case {
@@ -22,24 +29,235 @@ pub struct Case {
     pub path: &'static str,
     /// The verifier with `good` and `other` active.
     pub verifier: fn() -> Box<dyn Verifier>,
+    /// `application/json`, or [`FORM`] for form-encoded schemes.
+    pub content_type: &'static str,
+    /// Builds the body as sent from the event body, for schemes that sign
+    /// inside the body or read signed fields from it (Mailgun, Adyen,
+    /// Linear's `webhookTimestamp`): `(secret, ts, event)`. A body that is
+    /// not a JSON object is sent as it is. `None`: the event is the body.
+    pub wrap: Option<Wrap>,
     /// Signs `body` at `ts` with `secret` (as the provider presents it); the
     /// delivery id is the body's `id` field.
     pub sign: fn(&str, i64, &[u8]) -> HeaderMap,
     pub good: &'static str,
     pub other: &'static str,
     pub wrong: &'static str,
-    pub signature_header: &'static str,
-    /// Replaces the signed timestamp's text, for schemes that have one.
-    pub set_timestamp: Option<fn(&mut HeaderMap, &str)>,
-    /// Whether a timestamp in the future is refused by default.
-    pub future_refused: bool,
+    /// Where the signature (or token) travels.
+    pub signature: SigAt,
+    /// Where the signed timestamp sits, for schemes that have one.
+    pub timestamp: Option<Ts>,
     /// Whether the timestamp sits inside the signature header (Stripe's
     /// `t=`, Paddle's `ts=`): garbling that header loses the timestamp
     /// (400), and spaces around it stay inside the header (400).
     pub ts_in_signature: bool,
+    /// Whether the rows of `tests/http.rs` hold for it: a header signature
+    /// over the whole JSON body, a Unix timestamp (if any) in a header
+    /// checked within 300 s.
+    pub http_suite: bool,
+}
+
+/// Where a case's signature travels.
+pub enum SigAt {
+    /// In this header.
+    Header(&'static str),
+    /// A token in this header, compared byte for byte (GitLab's secret
+    /// token, `Unsigned`): any bytes a header carries are a (wrong) token.
+    Token(&'static str),
+    /// In the JSON body, at this JSON pointer (Mailgun, Adyen). A body that
+    /// is not such JSON carries no signature: the verifier then answers
+    /// `unsigned`.
+    Body {
+        pointer: &'static str,
+        unsigned: StatusCode,
+    },
+}
+
+/// A signed timestamp.
+pub struct Ts {
+    /// Where its text sits.
+    pub at: TsAt,
+    /// Whether a timestamp in the future is refused by default.
+    pub future_refused: bool,
+    /// Whether it is Unix seconds, so that `5` is a valid (if unsigned)
+    /// text; Twitch's is RFC 3339.
+    pub unix: bool,
+}
+
+/// Where a signed timestamp's text sits.
+pub enum TsAt {
+    /// Replaces the text in the signed headers.
+    Header(fn(&mut HeaderMap, &str)),
+    /// At this JSON pointer of the body, set as a string before the headers
+    /// are signed (Linear's `webhookTimestamp`, Mailgun's
+    /// `signature.timestamp`).
+    Body(&'static str),
+}
+
+/// The form media type.
+pub const FORM: &str = "application/x-www-form-urlencoded";
+const JSON: &str = "application/json";
+/// The public origin the URL-signed schemes (Twilio, Mandrill, Square) sign.
+const ORIGIN: &str = "https://hooks.example.com";
+/// The `date_created` of the WP Webhooks case.
+const WP_CREATED: &str = "2026-01-02 03:04:05";
+
+impl Case {
+    /// Whether the scheme is form-encoded.
+    pub fn is_form(&self) -> bool {
+        self.content_type == FORM
+    }
+
+    /// An event body with id `id`: JSON ([`body`]), or a form.
+    pub fn event(&self, id: &str) -> String {
+        if self.is_form() {
+            format!("id={id}&type=demo.event")
+        } else {
+            body(id)
+        }
+    }
+
+    /// A delivery of `event` signed with `secret` at `ts`: the headers (with
+    /// the content type) and the body as sent.
+    pub fn deliver(&self, secret: &str, ts: i64, event: &[u8]) -> (HeaderMap, Vec<u8>) {
+        self.deliver_with(secret, ts, event, |_| {})
+    }
+
+    /// [`Case::deliver`], with `edit` applied to the body before the headers
+    /// are signed.
+    pub fn deliver_with(
+        &self,
+        secret: &str,
+        ts: i64,
+        event: &[u8],
+        edit: impl FnOnce(&mut Vec<u8>),
+    ) -> (HeaderMap, Vec<u8>) {
+        let mut body = match self.wrap {
+            Some(wrap) => wrap(secret, ts, event),
+            None => event.to_vec(),
+        };
+        edit(&mut body);
+        let mut h = (self.sign)(secret, ts, &body);
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        (h, body)
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) the string at JSON `pointer` of `body`.
+pub fn set_json(body: &mut Vec<u8>, pointer: &str, value: Option<&str>) {
+    let mut v: Value = serde_json::from_slice(body).expect("a JSON body");
+    let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
+    let parent = v
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .expect("the parent is an object");
+    match value {
+        Some(text) => parent.insert(key.to_owned(), text.into()),
+        None => parent.remove(key),
+    };
+    *body = serde_json::to_vec(&v).expect("JSON");
+}
+
+/// The string at JSON `pointer` of `body`.
+pub fn get_json(body: &[u8], pointer: &str) -> String {
+    let v: Value = serde_json::from_slice(body).expect("a JSON body");
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .expect("a string at the pointer")
+        .to_owned()
+}
+
+/// `ts` as RFC 3339 in UTC (Twitch), from the civil calendar.
+fn rfc3339(ts: i64) -> String {
+    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The `acme` scheme of the generic [`Hmac`] case: `sha256=` + hex over
+/// `{timestamp}.{body}`.
+fn acme_sign(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
+    use hmac::{KeyInit, Mac};
+    let t = ts.to_string();
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+    m.update(t.as_bytes());
+    m.update(b".");
+    m.update(body);
+    let sig = hex::encode(m.finalize().into_bytes());
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-acme-signature",
+        HeaderValue::from_str(&format!("sha256={sig}")).expect("visible"),
+    );
+    h.insert(
+        "x-acme-timestamp",
+        HeaderValue::from_str(&t).expect("digits"),
+    );
+    h
+}
+
+/// A Mailgun JSON body: the event as `event-data`, signed at `ts` with the
+/// event's id as token.
+fn mailgun_wrap(key: &str, ts: i64, event: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(event) {
+        Ok(v @ Value::Object(_)) => testing::mailgun(key, ts, &id_of(event), v),
+        _ => event.to_vec(),
+    }
+}
+
+/// An Adyen notification of one signed item for the event's id, the event
+/// itself in the item's (unsigned) `additionalData`.
+fn adyen_wrap(key: &str, _ts: i64, event: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(event) {
+        Ok(v @ Value::Object(_)) => testing::adyen(
+            key,
+            vec![serde_json::json!({
+                "pspReference": id_of(event),
+                "merchantAccountCode": "DemoShop",
+                "merchantReference": "order-1",
+                "amount": { "value": 1000, "currency": "EUR" },
+                "eventCode": "AUTHORISATION",
+                "success": "true",
+                "additionalData": { "event": v },
+            })],
+        ),
+        _ => event.to_vec(),
+    }
+}
+
+/// Linear's body: the event with `webhookTimestamp` (Unix ms) added.
+fn linear_wrap(_: &str, ts: i64, event: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(event) {
+        Ok(Value::Object(mut m)) => {
+            m.insert("webhookTimestamp".into(), (ts * 1000).into());
+            serde_json::to_vec(&m).expect("JSON")
+        }
+        _ => event.to_vec(),
+    }
+}
+
+fn public_url() -> PublicUrl {
+    PublicUrl::base(ORIGIN).expect("url")
 }
 
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const ADYEN_GOOD: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const ADYEN_OTHER: &str = "ffeeddccbbaa99887766554433221100";
 const STD_OTHER: &str = "whsec_c2Vjb25kIHNlY3JldCBmb3Igcm90YXRpb24=";
 
 /// The delivery id a sender would put in its header: the body's `id`.
@@ -73,6 +291,7 @@ fn set_header(name: &'static str) -> fn(&mut HeaderMap, &str) {
         "webhook-timestamp" => |h, t| put(h, "webhook-timestamp", t),
         "svix-timestamp" => |h, t| put(h, "svix-timestamp", t),
         "x-zm-request-timestamp" => |h, t| put(h, "x-zm-request-timestamp", t),
+        "x-acme-timestamp" => |h, t| put(h, "x-acme-timestamp", t),
         _ => |h, t| put(h, "x-slack-request-timestamp", t),
     }
 }
@@ -99,6 +318,8 @@ pub fn cases() -> Vec<Case> {
     vec![
         Case {
             path: "/standard",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(
                     StandardWebhooks::new(std_secret(STD_SECRET)).add_secret(std_secret(STD_OTHER)),
@@ -108,13 +329,19 @@ pub fn cases() -> Vec<Case> {
             good: STD_SECRET,
             other: STD_OTHER,
             wrong: "whsec_bm90IHRoZSBzZWNyZXQgYXQgYWxs",
-            signature_header: "webhook-signature",
-            set_timestamp: Some(set_header("webhook-timestamp")),
-            future_refused: true,
+            signature: SigAt::Header("webhook-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(set_header("webhook-timestamp")),
+                future_refused: true,
+                unix: true,
+            }),
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/stripe",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(
                     Stripe::new(text("whsec_stripe_primary"))
@@ -125,13 +352,19 @@ pub fn cases() -> Vec<Case> {
             good: "whsec_stripe_primary",
             other: "whsec_stripe_rotated",
             wrong: "not the secret",
-            signature_header: "stripe-signature",
-            set_timestamp: Some(|h, t| set_leading(h, "stripe-signature", "t", ',', t)),
-            future_refused: false,
+            signature: SigAt::Header("stripe-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(|h, t| set_leading(h, "stripe-signature", "t", ',', t)),
+                future_refused: false,
+                unix: true,
+            }),
             ts_in_signature: true,
+            http_suite: true,
         },
         Case {
             path: "/github",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(GitHub::new(text("github primary")).add_secret(text("github rotated")))
             },
@@ -139,13 +372,15 @@ pub fn cases() -> Vec<Case> {
             good: "github primary",
             other: "github rotated",
             wrong: "not the secret",
-            signature_header: "x-hub-signature-256",
-            set_timestamp: None,
-            future_refused: false,
+            signature: SigAt::Header("x-hub-signature-256"),
+            timestamp: None,
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/slack",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(Slack::new(text("slack primary")).add_secret(text("slack rotated")))
             },
@@ -153,13 +388,19 @@ pub fn cases() -> Vec<Case> {
             good: "slack primary",
             other: "slack rotated",
             wrong: "not the secret",
-            signature_header: "x-slack-signature",
-            set_timestamp: Some(set_header("x-slack-request-timestamp")),
-            future_refused: true,
+            signature: SigAt::Header("x-slack-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(set_header("x-slack-request-timestamp")),
+                future_refused: true,
+                unix: true,
+            }),
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/shopify",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(Shopify::new(text("shopify primary")).add_secret(text("shopify rotated")))
             },
@@ -167,13 +408,15 @@ pub fn cases() -> Vec<Case> {
             good: "shopify primary",
             other: "shopify rotated",
             wrong: "not the secret",
-            signature_header: "x-shopify-hmac-sha256",
-            set_timestamp: None,
-            future_refused: false,
+            signature: SigAt::Header("x-shopify-hmac-sha256"),
+            timestamp: None,
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/svix",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(Svix::new(std_secret(STD_SECRET)).add_secret(std_secret(STD_OTHER)))
             },
@@ -181,13 +424,19 @@ pub fn cases() -> Vec<Case> {
             good: STD_SECRET,
             other: STD_OTHER,
             wrong: "whsec_bm90IHRoZSBzZWNyZXQgYXQgYWxs",
-            signature_header: "svix-signature",
-            set_timestamp: Some(set_header("svix-timestamp")),
-            future_refused: true,
+            signature: SigAt::Header("svix-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(set_header("svix-timestamp")),
+                future_refused: true,
+                unix: true,
+            }),
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/gitlab-signing",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(
                     GitLab::signing_token(std_secret(STD_SECRET)).add_secret(std_secret(STD_OTHER)),
@@ -197,37 +446,55 @@ pub fn cases() -> Vec<Case> {
             good: STD_SECRET,
             other: STD_OTHER,
             wrong: "whsec_bm90IHRoZSBzZWNyZXQgYXQgYWxs",
-            signature_header: "webhook-signature",
-            set_timestamp: Some(set_header("webhook-timestamp")),
-            future_refused: true,
+            signature: SigAt::Header("webhook-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(set_header("webhook-timestamp")),
+                future_refused: true,
+                unix: true,
+            }),
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/paddle",
+            content_type: JSON,
+            wrap: None,
             verifier: || Box::new(Paddle::new(text("pdl_primary")).add_secret(text("pdl_rotated"))),
             sign: testing::paddle,
             good: "pdl_primary",
             other: "pdl_rotated",
             wrong: "not the secret",
-            signature_header: "paddle-signature",
-            set_timestamp: Some(|h, t| set_leading(h, "paddle-signature", "ts", ';', t)),
-            future_refused: true,
+            signature: SigAt::Header("paddle-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(|h, t| set_leading(h, "paddle-signature", "ts", ';', t)),
+                future_refused: true,
+                unix: true,
+            }),
             ts_in_signature: true,
+            http_suite: true,
         },
         Case {
             path: "/zoom",
+            content_type: JSON,
+            wrap: None,
             verifier: || Box::new(Zoom::new(text("zoom primary")).add_secret(text("zoom rotated"))),
             sign: testing::zoom,
             good: "zoom primary",
             other: "zoom rotated",
             wrong: "not the secret",
-            signature_header: "x-zm-signature",
-            set_timestamp: Some(set_header("x-zm-request-timestamp")),
-            future_refused: true,
+            signature: SigAt::Header("x-zm-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(set_header("x-zm-request-timestamp")),
+                future_refused: true,
+                unix: true,
+            }),
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/intercom",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(
                     Intercom::new(text("intercom primary")).add_secret(text("intercom rotated")),
@@ -237,13 +504,15 @@ pub fn cases() -> Vec<Case> {
             good: "intercom primary",
             other: "intercom rotated",
             wrong: "not the secret",
-            signature_header: "x-hub-signature",
-            set_timestamp: None,
-            future_refused: false,
+            signature: SigAt::Header("x-hub-signature"),
+            timestamp: None,
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/woocommerce",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(WooCommerce::new(text("woo primary")).add_secret(text("woo rotated")))
             },
@@ -251,13 +520,15 @@ pub fn cases() -> Vec<Case> {
             good: "woo primary",
             other: "woo rotated",
             wrong: "not the secret",
-            signature_header: "x-wc-webhook-signature",
-            set_timestamp: None,
-            future_refused: false,
+            signature: SigAt::Header("x-wc-webhook-signature"),
+            timestamp: None,
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/lemonsqueezy",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(LemonSqueezy::new(text("lemon primary")).add_secret(text("lemon rotated")))
             },
@@ -265,13 +536,15 @@ pub fn cases() -> Vec<Case> {
             good: "lemon primary",
             other: "lemon rotated",
             wrong: "not the secret",
-            signature_header: "x-signature",
-            set_timestamp: None,
-            future_refused: false,
+            signature: SigAt::Header("x-signature"),
+            timestamp: None,
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/typeform",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 Box::new(
                     Typeform::new(text("typeform primary")).add_secret(text("typeform rotated")),
@@ -281,13 +554,15 @@ pub fn cases() -> Vec<Case> {
             good: "typeform primary",
             other: "typeform rotated",
             wrong: "not the secret",
-            signature_header: "typeform-signature",
-            set_timestamp: None,
-            future_refused: false,
+            signature: SigAt::Header("typeform-signature"),
+            timestamp: None,
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/discord",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 let key = |n| PublicKey::hex(&testing::discord_public_key(&seed(n))).expect("key");
                 Box::new(Discord::new(key("good")).add_public_key(key("other")))
@@ -296,13 +571,15 @@ pub fn cases() -> Vec<Case> {
             good: "good",
             other: "other",
             wrong: "wrong",
-            signature_header: "x-signature-ed25519",
-            set_timestamp: None,
-            future_refused: false,
+            signature: SigAt::Header("x-signature-ed25519"),
+            timestamp: None,
             ts_in_signature: false,
+            http_suite: true,
         },
         Case {
             path: "/sendgrid",
+            content_type: JSON,
+            wrap: None,
             verifier: || {
                 let key = |n| testing::sendgrid_public_key(&seed(n));
                 let v = SendGrid::new(&key("good")).expect("key");
@@ -316,12 +593,268 @@ pub fn cases() -> Vec<Case> {
             good: "good",
             other: "other",
             wrong: "wrong",
-            signature_header: "x-twilio-email-event-webhook-signature",
+            signature: SigAt::Header("x-twilio-email-event-webhook-signature"),
             // the timestamp is opaque signed text, checked after the
             // signature: an edited one is a mismatch (401), not a 400
-            set_timestamp: None,
-            future_refused: false,
+            timestamp: None,
             ts_in_signature: false,
+            http_suite: true,
+        },
+        Case {
+            path: "/twilio",
+            content_type: FORM,
+            wrap: None,
+            verifier: || {
+                Box::new(
+                    Twilio::new(text("twilio primary"))
+                        .add_secret(text("twilio rotated"))
+                        .public_url(public_url()),
+                )
+            },
+            sign: |s, _, b| testing::twilio(s, &format!("{ORIGIN}/twilio"), b),
+            good: "twilio primary",
+            other: "twilio rotated",
+            wrong: "not the secret",
+            signature: SigAt::Header("x-twilio-signature"),
+            timestamp: None,
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/mandrill",
+            content_type: FORM,
+            wrap: None,
+            verifier: || {
+                Box::new(
+                    Mandrill::new(text("mandrill primary"))
+                        .add_secret(text("mandrill rotated"))
+                        .public_url(public_url()),
+                )
+            },
+            sign: |s, _, b| testing::mandrill(s, &format!("{ORIGIN}/mandrill"), b),
+            good: "mandrill primary",
+            other: "mandrill rotated",
+            wrong: "not the secret",
+            signature: SigAt::Header("x-mandrill-signature"),
+            timestamp: None,
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/square",
+            content_type: JSON,
+            wrap: None,
+            verifier: || {
+                Box::new(
+                    Square::new(text("square primary"))
+                        .add_secret(text("square rotated"))
+                        .public_url(public_url()),
+                )
+            },
+            sign: |s, _, b| testing::square(s, &format!("{ORIGIN}/square"), b),
+            good: "square primary",
+            other: "square rotated",
+            wrong: "not the secret",
+            signature: SigAt::Header("x-square-hmacsha256-signature"),
+            timestamp: None,
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/linear",
+            content_type: JSON,
+            wrap: Some(linear_wrap),
+            verifier: || {
+                Box::new(Linear::new(text("linear primary")).add_secret(text("linear rotated")))
+            },
+            sign: |s, _, b| testing::linear(s, &id_of(b), b),
+            good: "linear primary",
+            other: "linear rotated",
+            wrong: "not the secret",
+            signature: SigAt::Header("linear-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Body("/webhookTimestamp"),
+                future_refused: true,
+                unix: true,
+            }),
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/twitch",
+            content_type: JSON,
+            wrap: None,
+            verifier: || {
+                Box::new(Twitch::new(text("twitch primary")).add_secret(text("twitch rotated")))
+            },
+            sign: |s, ts, b| testing::twitch(s, &id_of(b), &rfc3339(ts), "notification", b),
+            good: "twitch primary",
+            other: "twitch rotated",
+            wrong: "not the secret",
+            signature: SigAt::Header("twitch-eventsub-message-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(|h, t| {
+                    h.insert(
+                        "twitch-eventsub-message-timestamp",
+                        HeaderValue::from_str(t).expect("visible"),
+                    );
+                }),
+                // stale only, 10 minutes, as Twitch's guide says
+                future_refused: false,
+                unix: false,
+            }),
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/mailgun",
+            content_type: JSON,
+            wrap: Some(mailgun_wrap),
+            verifier: || {
+                Box::new(Mailgun::new(text("mailgun primary")).add_secret(text("mailgun rotated")))
+            },
+            sign: |_, _, _| HeaderMap::new(),
+            good: "mailgun primary",
+            other: "mailgun rotated",
+            wrong: "not the secret",
+            signature: SigAt::Body {
+                pointer: "/signature/signature",
+                unsigned: StatusCode::UNAUTHORIZED,
+            },
+            timestamp: Some(Ts {
+                at: TsAt::Body("/signature/timestamp"),
+                future_refused: true,
+                unix: true,
+            }),
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/adyen",
+            content_type: JSON,
+            wrap: Some(adyen_wrap),
+            verifier: || {
+                let key = |k| Secret::hex(k).expect("hex key");
+                Box::new(Adyen::new(key(ADYEN_GOOD)).add_secret(key(ADYEN_OTHER)))
+            },
+            sign: |_, _, _| HeaderMap::new(),
+            good: ADYEN_GOOD,
+            other: ADYEN_OTHER,
+            wrong: "00112233445566778899aabbccddeeff",
+            signature: SigAt::Body {
+                pointer: "/notificationItems/0/NotificationRequestItem/additionalData/hmacSignature",
+                unsigned: StatusCode::BAD_REQUEST,
+            },
+            timestamp: None,
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/adyen-header",
+            content_type: JSON,
+            wrap: None,
+            verifier: || {
+                let key = |k| Secret::hex(k).expect("hex key");
+                Box::new(Adyen::hmac_header(key(ADYEN_GOOD)).add_secret(key(ADYEN_OTHER)))
+            },
+            sign: |s, _, b| testing::adyen_hmac_header(s, b),
+            good: ADYEN_GOOD,
+            other: ADYEN_OTHER,
+            wrong: "00112233445566778899aabbccddeeff",
+            signature: SigAt::Header("hmacsignature"),
+            timestamp: None,
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/wp-webhooks",
+            content_type: JSON,
+            wrap: None,
+            verifier: || {
+                Box::new(
+                    WpWebhooks::new(text("wp primary"), WP_CREATED).add_secret(text("wp rotated")),
+                )
+            },
+            // the body is not signed
+            sign: |s, _, _| testing::wp_webhooks(s, WP_CREATED, "demo_hook", "demo-url"),
+            good: "wp primary",
+            other: "wp rotated",
+            wrong: "not the secret",
+            signature: SigAt::Header("x-wp-webhook-signature"),
+            timestamp: None,
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/gitlab-token",
+            content_type: JSON,
+            wrap: None,
+            verifier: || {
+                Box::new(GitLab::token(text("gitlab token")).add_secret(text("gitlab rotated")))
+            },
+            sign: |s, _, b| testing::gitlab_token(s, &id_of(b), "Push Hook"),
+            good: "gitlab token",
+            other: "gitlab rotated",
+            wrong: "not the secret",
+            signature: SigAt::Token("x-gitlab-token"),
+            timestamp: None,
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/unsigned",
+            content_type: JSON,
+            wrap: None,
+            verifier: || {
+                let v = Unsigned::zapier()
+                    .token_header("x-zap-token", text("zap primary"))
+                    .and_then(|b| b.token_header("x-zap-token", text("zap rotated")))
+                    .and_then(|b| b.build())
+                    .expect("a valid configuration");
+                Box::new(v)
+            },
+            sign: |s, _, _| {
+                let mut h = HeaderMap::new();
+                h.insert("x-zap-token", HeaderValue::from_str(s).expect("visible"));
+                h
+            },
+            good: "zap primary",
+            other: "zap rotated",
+            wrong: "not the secret",
+            signature: SigAt::Token("x-zap-token"),
+            timestamp: None,
+            ts_in_signature: false,
+            http_suite: false,
+        },
+        Case {
+            path: "/hmac",
+            content_type: JSON,
+            wrap: None,
+            verifier: || {
+                let v = Hmac::builder("x-acme-signature")
+                    .prefix("sha256=")
+                    .encoding(Encoding::Hex)
+                    .algorithm(Algorithm::Sha256)
+                    .signed_timestamp("x-acme-timestamp", ".")
+                    .tolerance(Tolerance::symmetric(Duration::from_secs(300)))
+                    .add_secret(text("acme primary"))
+                    .add_secret(text("acme rotated"))
+                    .build()
+                    .expect("a valid scheme");
+                Box::new(v)
+            },
+            sign: acme_sign,
+            good: "acme primary",
+            other: "acme rotated",
+            wrong: "not the secret",
+            signature: SigAt::Header("x-acme-signature"),
+            timestamp: Some(Ts {
+                at: TsAt::Header(set_header("x-acme-timestamp")),
+                future_refused: true,
+                unix: true,
+            }),
+            ts_in_signature: false,
+            http_suite: false,
         },
     ]
 }
