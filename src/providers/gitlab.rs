@@ -51,6 +51,12 @@ struct Token {
 
 impl Token {
     fn new(secret: Secret) -> Self {
+        if !super::kit::survives_header(secret.expose()) {
+            tracing::warn!(
+                label = secret.label().map(|l| &**l),
+                "GitLab token starts or ends with a space or a tab: HTTP strips them, so it can never match"
+            );
+        }
         let digest = Zeroizing::new(Sha256::digest(secret.expose()).into());
         Self {
             digest,

@@ -321,6 +321,14 @@ impl KeySet {
 ///
 /// # Errors
 /// [`VerifyError::MalformedHeader`] if it is repeated or not visible ASCII.
+/// Whether a token configured for a header can arrive as configured: HTTP
+/// strips spaces and tabs at both ends of a field value, so a token with
+/// them there never matches.
+pub(crate) fn survives_header(token: &[u8]) -> bool {
+    let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    !edge(token.first()) && !edge(token.last())
+}
+
 pub(crate) fn header<'a>(
     parts: &'a Parts,
     name: &'static str,

@@ -147,10 +147,17 @@ impl UnsignedBuilder {
     /// same name to accept another token during a rotation.
     ///
     /// # Errors
-    /// [`ConfigError::InvalidHeaderName`] when `name` is not a header name.
+    /// [`ConfigError::InvalidHeaderName`] when `name` is not a header name;
+    /// [`ConfigError::InvalidSecret`] when the token starts or ends with a
+    /// space or a tab (HTTP strips them: it could never match).
     pub fn token_header(mut self, name: &str, token: Secret) -> Result<Self, ConfigError> {
         let name = HeaderName::try_from(name)
             .map_err(|_| ConfigError::InvalidHeaderName(name.to_owned()))?;
+        if !super::kit::survives_header(token.expose()) {
+            return Err(ConfigError::InvalidSecret(
+                "a header token cannot start or end with a space or a tab",
+            ));
+        }
         self.inner
             .tokens
             .push((Location::Header(name), digest(token.expose())));
@@ -352,6 +359,25 @@ mod tests {
 
     fn tok(s: &str) -> Secret {
         Secret::text(s).unwrap()
+    }
+
+    #[test]
+    fn a_header_token_http_would_trim_is_refused_when_building() {
+        for bad in [" t0ken", "t0ken\t", " "] {
+            let err = Unsigned::builder("test")
+                .token_header("x-token", tok(bad))
+                .unwrap_err();
+            assert!(
+                matches!(err, ConfigError::InvalidSecret(_)),
+                "{bad:?}: {err:?}"
+            );
+        }
+        // inside the token, spaces are fine
+        assert!(
+            Unsigned::builder("test")
+                .token_header("x-token", tok("t0 ken"))
+                .is_ok()
+        );
     }
 
     fn request(uri: &str, headers: &[(&str, &str)], peer: Option<&str>) -> Parts {
