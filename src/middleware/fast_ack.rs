@@ -168,17 +168,24 @@ impl FastAck {
         let overloaded = WebhookError::Overloaded {
             retry_after: self.inner.retry_after,
         };
+        // Counted before the checks: a `shutdown` that starts meanwhile
+        // sees this delivery pending and waits for it (or for its refusal).
+        self.inner.pending.send_modify(|n| *n += 1);
+        let give_back = || self.inner.pending.send_modify(|n| *n = n.saturating_sub(1));
         if self.inner.closed.load(Ordering::SeqCst) {
+            give_back();
             return Err(overloaded);
         }
-        let slot = Arc::clone(&self.inner.slots)
-            .try_acquire_owned()
-            .map_err(|_| overloaded)?;
-        self.inner.pending.send_modify(|n| *n += 1);
-        Ok(Reservation {
-            slot,
-            pool: Arc::clone(&self.inner),
-        })
+        match Arc::clone(&self.inner.slots).try_acquire_owned() {
+            Ok(slot) => Ok(Reservation {
+                slot,
+                pool: Arc::clone(&self.inner),
+            }),
+            Err(_) => {
+                give_back();
+                Err(overloaded)
+            }
+        }
     }
 }
 
