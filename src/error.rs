@@ -81,7 +81,7 @@ pub enum WebhookError {
         retry_after: Duration,
     },
     /// Fast-ack mode: the worker pool's queue is full, or the pool is
-    /// shutting down. Nothing was claimed; the provider retries later.
+    /// shutting down. The claim was released; the provider retries later.
     #[error("worker queue full, retry after {retry_after:?}")]
     Overloaded {
         /// When to try again.

@@ -285,12 +285,28 @@ impl Handles {
     }
 }
 
+/// Audit records in flight at most: a hook slower than the deliveries (or
+/// a flood of refusals) drops records instead of piling up tasks.
+pub const AUDIT_IN_FLIGHT: usize = 1024;
+
 /// The layer's observers: metrics (on by default) and the audit hook.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Observers {
     pub(crate) metrics: bool,
     handles: Arc<OnceLock<Handles>>,
     pub(crate) audit: Option<Arc<dyn AuditHook>>,
+    audit_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Observers {
+    fn default() -> Self {
+        Self {
+            metrics: false,
+            handles: Arc::default(),
+            audit: None,
+            audit_slots: Arc::new(tokio::sync::Semaphore::new(AUDIT_IN_FLIGHT)),
+        }
+    }
 }
 
 impl fmt::Debug for Observers {
@@ -440,9 +456,17 @@ impl Report {
             verify_time: self.verify_time,
             total_time: total,
         };
+        let Ok(slot) = Arc::clone(&observers.audit_slots).try_acquire_owned() else {
+            tracing::warn!(limit = AUDIT_IN_FLIGHT, "audit hook behind: record dropped");
+            return;
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                rt.spawn(hook.record(record));
+                let done = hook.record(record);
+                rt.spawn(async move {
+                    done.await;
+                    drop(slot);
+                });
             }
             Err(_) => tracing::warn!("no tokio runtime: audit record dropped"),
         }

@@ -388,3 +388,45 @@ async fn the_audit_hook_sees_every_delivery_without_secrets() {
         assert!(!shown.contains(secret), "{secret} in an audit record");
     }
 }
+
+#[tokio::test]
+async fn a_slow_audit_hook_holds_at_most_the_bound_and_drops_the_rest() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::ServiceExt;
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&started);
+    let layer = WebhookLayer::builder(GitHub::new(Secret::text(GH).expect("secret")))
+        .endpoint("audit-bound")
+        .audit(move |_r: AuditRecord| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            // a hook that never finishes: its slot is never given back
+            std::future::pending::<()>()
+        })
+        .build();
+    let svc = tower::ServiceBuilder::new()
+        .layer(layer)
+        .service(tower::service_fn(
+            |_req: http::Request<http_body_util::Full<Bytes>>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                    Bytes::new(),
+                )))
+            },
+        ));
+    let extra = 100;
+    for _ in 0..tower_webhook::observe::AUDIT_IN_FLIGHT + extra {
+        let req = http::Request::get("/gh")
+            .body(http_body_util::Full::new(Bytes::new()))
+            .expect("request");
+        let res = svc.clone().oneshot(req).await.expect("infallible");
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    // let the spawned hooks start
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        tower_webhook::observe::AUDIT_IN_FLIGHT
+    );
+}

@@ -19,8 +19,10 @@ use crate::error::WebhookError;
 /// - The claim is completed when the handler succeeds (2xx) and released
 ///   when it fails, panics or errs, so a redelivery is handled.
 /// - At most `workers` handlers run at once and at most `queue` more wait;
-///   beyond that a delivery is refused with 503 and `Retry-After`, before
-///   anything is claimed: the provider retries, nothing is dropped.
+///   beyond that a delivery is refused with 503 and `Retry-After` and its
+///   claim is released at once: the provider retries, nothing is dropped.
+///   (The claim is taken before the pool is asked for room; if the store
+///   cannot release it, a retry meets 409 until the lease ends.)
 /// - [`shutdown`](Self::shutdown) refuses new deliveries (503) and waits
 ///   for queued and running handlers up to a grace period.
 ///

@@ -317,10 +317,6 @@ impl KeySet {
     }
 }
 
-/// The value of header `name`, if present once.
-///
-/// # Errors
-/// [`VerifyError::MalformedHeader`] if it is repeated or not visible ASCII.
 /// Whether a token configured for a header can arrive as configured: HTTP
 /// strips spaces and tabs at both ends of a field value, so a token with
 /// them there never matches.
@@ -329,6 +325,10 @@ pub(crate) fn survives_header(token: &[u8]) -> bool {
     !edge(token.first()) && !edge(token.last())
 }
 
+/// The value of header `name`, if present once.
+///
+/// # Errors
+/// [`VerifyError::MalformedHeader`] if it is repeated or not visible ASCII.
 pub(crate) fn header<'a>(
     parts: &'a Parts,
     name: &'static str,

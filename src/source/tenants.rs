@@ -288,8 +288,11 @@ impl<V> moka::Expiry<String, Option<Arc<V>>> for TenantExpiry {
 ///   chosen by the id in the request, then checks the signature with that
 ///   tenant's secrets only.
 /// - Unknown tenants are answered as a wrong signature is
-///   (`invalid_signature`), so the answer does not tell which tenants
-///   exist; the log says `tenant is unknown`. A tenant id that cannot be
+///   (`invalid_signature`); the log says `tenant is unknown`. This does
+///   not hide which tenants exist: a known tenant goes on to the
+///   provider's own checks, whose answers differ (a missing header is a
+///   400, a stalled body a 408). Limit probing with the
+///   pre-authentication rate limit. A tenant id that cannot be
 ///   one (absent, over [`MAX_TENANT_LEN`] bytes, not visible ASCII) is
 ///   refused with 400 (`invalid_tenant`) without asking the resolver.
 /// - Each new id costs a resolver call and a cache slot: ids are
