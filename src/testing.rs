@@ -330,6 +330,19 @@ pub fn zoom(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
     )
 }
 
+/// Unix seconds `ts` as RFC 3339 in UTC (`2026-01-02T05:00:00Z`), the
+/// timestamp form Twitch sends; out of range, the Unix epoch.
+///
+/// ```
+/// assert_eq!(tower_webhook::testing::rfc3339(1_767_330_000), "2026-01-02T05:00:00Z");
+/// ```
+pub fn rfc3339(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// Twitch EventSub: `Twitch-Eventsub-Message-{Signature,Id,Timestamp,Type}`.
 /// `timestamp` is RFC 3339 (`2026-01-02T05:00:00.123456789Z`);
 /// `message_type` is `notification`, `webhook_callback_verification` or

@@ -60,14 +60,7 @@ fn debug_output_hides_secrets() {
 
 #[tokio::test]
 async fn logs_of_accepted_and_rejected_deliveries_hold_no_secret_or_signature() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture();
 
     let app = Router::new()
         .route("/gh", post(|| async { "ok" }))

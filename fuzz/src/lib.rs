@@ -129,7 +129,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider { name: "lemonsqueezy", vectors: &["lemonsqueezy/hmac-sha256-hex"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(LemonSqueezy::new(s)), sign: |k, _, b| testing::lemonsqueezy(k, "order_created", b), wrap: None, signs_body: true, any_body: true },
     Provider { name: "typeform", vectors: &["typeform/sha256-base64"], secret: TEXT_SECRET, key: Secret::text, tolerance: None, verifier: |s, _| Box::new(Typeform::new(s)), sign: |k, _, b| testing::typeform(k, b), wrap: None, signs_body: true, any_body: true },
     Provider { name: "linear", vectors: &["linear/hmac-sha256-hex"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(Duration::from_secs(60))), verifier: |s, t| Box::new(Linear::new(s).tolerance(t)), sign: |k, _, b| testing::linear(k, "lin_fuzz_1", b), wrap: Some(linear_wrap), signs_body: true, any_body: false },
-    Provider { name: "twitch", vectors: &["twitch/sha256"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::stale_only(Duration::from_secs(600))), verifier: |s, t| Box::new(Twitch::new(s).tolerance(t)), sign: |k, ts, b| testing::twitch(k, "tw_fuzz_1", &rfc3339(ts), "notification", b), wrap: None, signs_body: true, any_body: true },
+    Provider { name: "twitch", vectors: &["twitch/sha256"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::stale_only(Duration::from_secs(600))), verifier: |s, t| Box::new(Twitch::new(s).tolerance(t)), sign: |k, ts, b| testing::twitch(k, "tw_fuzz_1", &testing::rfc3339(ts), "notification", b), wrap: None, signs_body: true, any_body: true },
     Provider { name: "mailgun", vectors: &["mailgun/hmac-sha256"], secret: TEXT_SECRET, key: Secret::text, tolerance: Some(Tolerance::symmetric(FIVE_MIN)), verifier: |s, t| Box::new(Mailgun::new(s).tolerance(t)), sign: |_, _, _| HeaderMap::new(), wrap: Some(mailgun_wrap), signs_body: false, any_body: false },
     Provider { name: "adyen", vectors: &["adyen/hmac-notification-item"], secret: HEX_SECRET, key: Secret::hex, tolerance: None, verifier: |s, _| Box::new(Adyen::new(s)), sign: |_, _, _| HeaderMap::new(), wrap: Some(adyen_wrap), signs_body: false, any_body: false },
     Provider { name: "adyen-header", vectors: &["adyen/hmac-header"], secret: HEX_SECRET, key: Secret::hex, tolerance: None, verifier: |s, _| Box::new(Adyen::hmac_header(s)), sign: |k, _, b| testing::adyen_hmac_header(k, b), wrap: None, signs_body: true, any_body: true },
@@ -196,26 +196,6 @@ fn seed(bytes: &[u8]) -> [u8; 32] {
 
 fn seed_of(text: &str) -> [u8; 32] {
     seed(seed_key(text).expect("a seed").expose())
-}
-
-/// `ts` as RFC 3339 in UTC (Twitch), from the civil calendar.
-pub fn rfc3339(ts: i64) -> String {
-    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 fn json_object(body: &[u8]) -> Option<serde_json::Map<String, Value>> {

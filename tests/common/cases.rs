@@ -169,26 +169,6 @@ pub fn get_json(body: &[u8], pointer: &str) -> String {
         .to_owned()
 }
 
-/// `ts` as RFC 3339 in UTC (Twitch), from the civil calendar.
-fn rfc3339(ts: i64) -> String {
-    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 /// The `acme` scheme of the generic [`Hmac`] case: `sha256=` + hex over
 /// `{timestamp}.{body}`.
 fn acme_sign(secret: &str, ts: i64, body: &[u8]) -> HeaderMap {
@@ -687,7 +667,9 @@ pub fn cases() -> Vec<Case> {
             verifier: || {
                 Box::new(Twitch::new(text("twitch primary")).add_secret(text("twitch rotated")))
             },
-            sign: |s, ts, b| testing::twitch(s, &id_of(b), &rfc3339(ts), "notification", b),
+            sign: |s, ts, b| {
+                testing::twitch(s, &id_of(b), &testing::rfc3339(ts), "notification", b)
+            },
             good: "twitch primary",
             other: "twitch rotated",
             wrong: "not the secret",
