@@ -214,8 +214,8 @@ impl MemoryStore {
 }
 
 impl IdempotencyStore for MemoryStore {
-    async fn claim(&self, key: &EventKey, lease: Duration) -> Result<Claim, StoreError> {
-        let key = key.as_str();
+    async fn claim(&self, event: &EventKey, lease: Duration) -> Result<Claim, StoreError> {
+        let key = event.as_str();
         let now = Instant::now();
         let index = self.shard_index(key);
         let mut shard = self.lock(index);
@@ -238,7 +238,7 @@ impl IdempotencyStore for MemoryStore {
             token,
             until: deadline(now, lease),
         };
-        let seq = shard.put(owned.unwrap_or_else(|| Arc::from(key)), state);
+        let seq = shard.put(owned.unwrap_or_else(|| event.to_shared()), state);
         drop(shard);
         if added && self.inner.len.fetch_add(1, Ordering::Relaxed) >= self.inner.capacity {
             self.make_room(index, key, seq);

@@ -91,24 +91,50 @@ pub use self::redis::RedisStore;
 ///
 /// The endpoint name keeps two routes that receive the same provider apart
 /// (two Stripe accounts, say).
+///
+/// The text is shared: cloning a key, or keeping it in a store with
+/// [`to_shared`](Self::to_shared), copies nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EventKey(String);
+pub struct EventKey(Arc<str>);
 
 impl EventKey {
     /// The key of event `id` from `provider` on `endpoint`.
+    ///
+    /// ```
+    /// use tower_webhook::store::EventKey;
+    ///
+    /// let key = EventKey::new("billing", "stripe", "evt_1");
+    /// assert_eq!(key.as_str(), "billing:stripe:evt_1");
+    /// ```
     pub fn new(endpoint: &str, provider: &str, id: &str) -> Self {
-        let mut s = String::with_capacity(endpoint.len() + provider.len() + id.len() + 2);
-        s.push_str(endpoint);
-        s.push(':');
-        s.push_str(provider);
-        s.push(':');
-        s.push_str(id);
-        Self(s)
+        let parts = [endpoint, ":", provider, ":", id];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        // Joined on the stack, then copied once into the shared string.
+        let mut buf = [0u8; 256];
+        if let Some(out) = buf.get_mut(..len) {
+            let mut at = 0;
+            for p in parts {
+                if let Some(dst) = out.get_mut(at..at + p.len()) {
+                    dst.copy_from_slice(p.as_bytes());
+                }
+                at += p.len();
+            }
+            if let Ok(joined) = std::str::from_utf8(out) {
+                return Self(Arc::from(joined));
+            }
+        }
+        Self(Arc::from(parts.concat()))
     }
 
     /// The key as one string, e.g. `"billing:stripe:evt_1"`.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The key as a shared string: a store that keeps it takes this, at
+    /// the cost of a reference count instead of a copy.
+    pub fn to_shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
     }
 }
 
