@@ -2,16 +2,17 @@
 
 use std::time::SystemTime;
 
+use http::HeaderName;
 use http::request::Parts;
 
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
 use crate::secret::Secret;
 use crate::verify::{Verified, Verifier, VerifyError};
 
-const SIGNATURE_256: &str = "x-hub-signature-256";
-const SIGNATURE_1: &str = "x-hub-signature";
-const DELIVERY: &str = "x-github-delivery";
-const EVENT: &str = "x-github-event";
+static SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");
+static SIGNATURE_1: HeaderName = HeaderName::from_static("x-hub-signature");
+static DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
+static EVENT: HeaderName = HeaderName::from_static("x-github-event");
 
 /// [GitHub](https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries):
 /// HMAC-SHA256 of the body, `sha256=` + lowercase hex in
@@ -76,11 +77,11 @@ impl Verifier for GitHub {
     }
 
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
-        let legacy = self.allow_sha1 && kit::header(parts, SIGNATURE_256)?.is_none();
+        let legacy = self.allow_sha1 && kit::header(parts, &SIGNATURE_256)?.is_none();
         let (keys, name, prefix) = if legacy {
-            (&self.sha1, SIGNATURE_1, "sha1=")
+            (&self.sha1, &SIGNATURE_1, "sha1=")
         } else {
-            (&self.keys, SIGNATURE_256, "sha256=")
+            (&self.keys, &SIGNATURE_256, "sha256=")
         };
         let header = kit::signature(parts, name)?;
         let candidates = match header.strip_prefix(prefix) {
@@ -92,10 +93,10 @@ impl Verifier for GitHub {
         let mut v = Verified::new("github")
             .with_key(m.key())
             .with_content_digest(m.mac.digest32());
-        if let Some(id) = kit::header(parts, DELIVERY)?.filter(|s| !s.is_empty()) {
+        if let Some(id) = kit::header(parts, &DELIVERY)?.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);
         }
-        if let Some(ty) = kit::header(parts, EVENT)?.filter(|s| !s.is_empty()) {
+        if let Some(ty) = kit::header(parts, &EVENT)?.filter(|s| !s.is_empty()) {
             v = v.with_event_type(ty);
         }
         Ok(v)

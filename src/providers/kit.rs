@@ -61,6 +61,12 @@ impl Sig {
         self.buf.get(..usize::from(self.len)).unwrap_or_default()
     }
 
+    /// Compares in constant time (lengths are public: a MAC's length is
+    /// its algorithm's).
+    pub(crate) fn ct_eq(&self, other: &Sig) -> bool {
+        bool::from(self.as_bytes().ct_eq(other.as_bytes()))
+    }
+
     /// The first 32 bytes, zero-padded (a content digest for dedup).
     pub(crate) fn digest32(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
@@ -295,7 +301,7 @@ impl KeySet {
             any = true;
             let mac = key.mac.compute(parts);
             for c in candidates.iter() {
-                if bool::from(mac.as_bytes().ct_eq(c.as_bytes())) {
+                if mac.ct_eq(c) {
                     return Ok(Match {
                         label: key.label.as_ref(),
                         retiring: key.retiring,
@@ -325,15 +331,42 @@ pub(crate) fn survives_header(token: &[u8]) -> bool {
     !edge(token.first()) && !edge(token.last())
 }
 
+/// A header name for the lookups below, and its text for errors: a
+/// `&'static str` (parsed at each lookup) or a `&'static HeaderName` kept
+/// in a `static` (parsed once: the hot providers use these).
+pub(crate) trait Name: Copy {
+    /// What the header map is searched with.
+    type Key: http::header::AsHeaderName;
+    fn key(self) -> Self::Key;
+    fn label(self) -> &'static str;
+}
+
+impl Name for &'static str {
+    type Key = Self;
+    fn key(self) -> Self {
+        self
+    }
+    fn label(self) -> &'static str {
+        self
+    }
+}
+
+impl Name for &'static http::HeaderName {
+    type Key = Self;
+    fn key(self) -> Self {
+        self
+    }
+    fn label(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 /// The value of header `name`, if present once.
 ///
 /// # Errors
 /// [`VerifyError::MalformedHeader`] if it is repeated or not visible ASCII.
-pub(crate) fn header<'a>(
-    parts: &'a Parts,
-    name: &'static str,
-) -> Result<Option<&'a str>, VerifyError> {
-    header_as(parts, name, name)
+pub(crate) fn header(parts: &Parts, name: impl Name) -> Result<Option<&str>, VerifyError> {
+    header_as(parts, name.key(), name.label())
 }
 
 /// [`header`] for a name known at run time; errors name it `label`.
@@ -377,10 +410,10 @@ pub(crate) fn header_bytes<'a, K: http::header::AsHeaderName>(
 ///
 /// # Errors
 /// [`VerifyError::MissingHeader`] when absent or empty, else as [`header`].
-pub(crate) fn required<'a>(parts: &'a Parts, name: &'static str) -> Result<&'a str, VerifyError> {
+pub(crate) fn required(parts: &Parts, name: impl Name) -> Result<&str, VerifyError> {
     match header(parts, name)? {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(VerifyError::MissingHeader(name)),
+        _ => Err(VerifyError::MissingHeader(name.label())),
     }
 }
 
@@ -410,10 +443,10 @@ pub(crate) fn required_utf8<'a>(
 ///
 /// # Errors
 /// [`VerifyError::MissingSignature`] when absent or empty, else as [`header`].
-pub(crate) fn signature<'a>(parts: &'a Parts, name: &'static str) -> Result<&'a str, VerifyError> {
+pub(crate) fn signature(parts: &Parts, name: impl Name) -> Result<&str, VerifyError> {
     match header(parts, name)? {
         Some(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(VerifyError::MissingSignature(name)),
+        _ => Err(VerifyError::MissingSignature(name.label())),
     }
 }
 
@@ -516,6 +549,23 @@ mod tests {
         c.push(sig("new"));
         let tag = keys.verify(now, &[b"body"], &c).unwrap().key();
         assert_eq!((tag.label.as_deref(), tag.retiring), (None, false));
+    }
+
+    #[test]
+    fn signatures_compare_by_length_and_every_byte() {
+        for len in [20usize, 32, 64, 7] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let a = Sig::from_slice(&bytes).expect("fits");
+            assert!(a.ct_eq(&a), "{len} bytes equal themselves");
+            for at in [0, len / 2, len - 1] {
+                let mut other = bytes.clone();
+                other[at] ^= 0x80;
+                let b = Sig::from_slice(&other).expect("fits");
+                assert!(!a.ct_eq(&b), "{len} bytes, differing at {at}");
+            }
+            let shorter = Sig::from_slice(&bytes[..len - 1]).expect("fits");
+            assert!(!a.ct_eq(&shorter) && !shorter.ct_eq(&a), "lengths differ");
+        }
     }
 
     #[test]

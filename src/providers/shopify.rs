@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use http::HeaderName;
 use http::request::Parts;
 
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
@@ -28,8 +29,19 @@ impl Shopify {
     }
 }
 
+// Each under its classic `X-` name and the newer one without it.
+static HMAC: HeaderName = HeaderName::from_static("x-shopify-hmac-sha256");
+static HMAC_NEW: HeaderName = HeaderName::from_static("shopify-hmac-sha256");
+static WEBHOOK_ID: HeaderName = HeaderName::from_static("x-shopify-webhook-id");
+static WEBHOOK_ID_NEW: HeaderName = HeaderName::from_static("shopify-webhook-id");
+static TOPIC: HeaderName = HeaderName::from_static("x-shopify-topic");
+static TOPIC_NEW: HeaderName = HeaderName::from_static("shopify-topic");
+
 /// The first of `names` that is present.
-fn either<'a>(parts: &'a Parts, names: [&'static str; 2]) -> Result<Option<&'a str>, VerifyError> {
+fn either<'a>(
+    parts: &'a Parts,
+    names: [&'static HeaderName; 2],
+) -> Result<Option<&'a str>, VerifyError> {
     let found = match kit::header(parts, names[0])? {
         Some(v) => Some(v),
         None => kit::header(parts, names[1])?,
@@ -43,18 +55,18 @@ impl Verifier for Shopify {
     }
 
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
-        let names = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
-        let header = either(parts, names)?.ok_or(VerifyError::MissingSignature(names[0]))?;
+        let names = [&HMAC, &HMAC_NEW];
+        let header = either(parts, names)?.ok_or(VerifyError::MissingSignature(HMAC.as_str()))?;
         let candidates = Candidates::one(header.as_bytes(), Encoding::Base64);
         let m = self.keys.verify(now, &[body], &candidates)?;
 
         let mut v = Verified::new("shopify")
             .with_key(m.key())
             .with_content_digest(m.mac.digest32());
-        if let Some(id) = either(parts, ["x-shopify-webhook-id", "shopify-webhook-id"])? {
+        if let Some(id) = either(parts, [&WEBHOOK_ID, &WEBHOOK_ID_NEW])? {
             v = v.with_event_id(id, false);
         }
-        if let Some(ty) = either(parts, ["x-shopify-topic", "shopify-topic"])? {
+        if let Some(ty) = either(parts, [&TOPIC, &TOPIC_NEW])? {
             v = v.with_event_type(ty);
         }
         Ok(v)

@@ -2,14 +2,15 @@
 
 use std::time::SystemTime;
 
+use http::HeaderName;
 use http::request::Parts;
 
 use super::json;
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
 use crate::verify::{Tolerance, Verified, Verifier, VerifyError};
 
-const SIGNATURE: &str = "x-slack-signature";
-const TIMESTAMP: &str = "x-slack-request-timestamp";
+static SIGNATURE: HeaderName = HeaderName::from_static("x-slack-signature");
+static TIMESTAMP: HeaderName = HeaderName::from_static("x-slack-request-timestamp");
 
 /// [Slack](https://docs.slack.dev/authentication/verifying-requests-from-slack):
 /// HMAC-SHA256 over `v0:{X-Slack-Request-Timestamp}:{body}`, `v0=` +
@@ -46,9 +47,9 @@ impl Verifier for Slack {
     }
 
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
-        let header = kit::signature(parts, SIGNATURE)?;
-        let ts_text = kit::required(parts, TIMESTAMP)?;
-        let ts = kit::parse_unix(ts_text, TIMESTAMP)?;
+        let header = kit::signature(parts, &SIGNATURE)?;
+        let ts_text = kit::required(parts, &TIMESTAMP)?;
+        let ts = kit::parse_unix(ts_text, TIMESTAMP.as_str())?;
         let candidates = match header.strip_prefix("v0=") {
             Some(hex) => Candidates::one(hex.as_bytes(), Encoding::Hex),
             None => Candidates::new(),

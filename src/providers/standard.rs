@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use http::HeaderName;
 use http::request::Parts;
 
 use super::json;
@@ -10,23 +11,30 @@ use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
 use crate::key::{Ed25519Keys, PublicKey};
 use crate::verify::{Tolerance, Verified, Verifier, VerifyError};
 
-/// Header names of one flavour of the scheme.
+/// Header names of one flavour of the scheme (parsed once).
 #[derive(Debug, Clone, Copy)]
 struct Names {
-    id: &'static str,
-    timestamp: &'static str,
-    signature: &'static str,
+    id: &'static HeaderName,
+    timestamp: &'static HeaderName,
+    signature: &'static HeaderName,
 }
 
+static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+static WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+static WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+static SVIX_ID: HeaderName = HeaderName::from_static("svix-id");
+static SVIX_TIMESTAMP: HeaderName = HeaderName::from_static("svix-timestamp");
+static SVIX_SIGNATURE: HeaderName = HeaderName::from_static("svix-signature");
+
 const WEBHOOK: Names = Names {
-    id: "webhook-id",
-    timestamp: "webhook-timestamp",
-    signature: "webhook-signature",
+    id: &WEBHOOK_ID,
+    timestamp: &WEBHOOK_TIMESTAMP,
+    signature: &WEBHOOK_SIGNATURE,
 };
 const SVIX: Names = Names {
-    id: "svix-id",
-    timestamp: "svix-timestamp",
-    signature: "svix-signature",
+    id: &SVIX_ID,
+    timestamp: &SVIX_TIMESTAMP,
+    signature: &SVIX_SIGNATURE,
 };
 
 /// [Standard Webhooks](https://www.standardwebhooks.com/) v1: HMAC-SHA256
@@ -243,14 +251,17 @@ fn verify_v1(
     let sig = kit::signature(parts, n.signature)?;
     let id = kit::required(parts, n.id)?;
     let ts_text = kit::required(parts, n.timestamp)?;
-    let ts = kit::parse_unix(ts_text, n.timestamp)?;
+    let ts = kit::parse_unix(ts_text, n.timestamp.as_str())?;
 
     let mut v1 = Candidates::new();
     let mut v1a = Candidates::new();
     for entry in sig.split(' ') {
         match entry.split_once(',') {
             Some(("v1", b64)) => v1.push_encoded(b64.as_bytes(), Encoding::Base64),
-            Some(("v1a", b64)) => v1a.push_encoded(b64.as_bytes(), Encoding::Base64),
+            // Decoded only when some public key could check it.
+            Some(("v1a", b64)) if !public_keys.is_empty() => {
+                v1a.push_encoded(b64.as_bytes(), Encoding::Base64);
+            }
             _ => {}
         }
     }

@@ -2,13 +2,14 @@
 
 use std::time::{Duration, SystemTime};
 
+use http::HeaderName;
 use http::request::Parts;
 
 use super::json;
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
 use crate::verify::{Tolerance, Verified, Verifier, VerifyError};
 
-const SIGNATURE: &str = "stripe-signature";
+static SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
 
 /// [Stripe](https://docs.stripe.com/webhooks/signature): HMAC-SHA256 over
 /// `{t}.{body}`, lowercase hex, one `v1=` per active secret; `v0=` and other
@@ -66,17 +67,19 @@ impl Stripe {
         now: SystemTime,
         defer: bool,
     ) -> Result<Verified, VerifyError> {
-        let header = kit::signature(parts, SIGNATURE)?;
+        let header = kit::signature(parts, &SIGNATURE)?;
         let mut ts = None;
         let mut candidates = Candidates::new();
         for item in header.split(',') {
             match item.split_once('=') {
-                Some(("t", t)) if ts.is_none() => ts = Some(kit::parse_unix(t, SIGNATURE)?),
+                Some(("t", t)) if ts.is_none() => {
+                    ts = Some(kit::parse_unix(t, SIGNATURE.as_str())?)
+                }
                 Some(("v1", sig)) => candidates.push_encoded(sig.as_bytes(), Encoding::Hex),
                 _ => {}
             }
         }
-        let ts = ts.ok_or(VerifyError::MalformedHeader(SIGNATURE))?;
+        let ts = ts.ok_or(VerifyError::MalformedHeader(SIGNATURE.as_str()))?;
         // Stripe's libraries sign the re-formatted integer; so do we.
         let mut buf = itoa::Buffer::new();
         let t = buf.format(ts);
