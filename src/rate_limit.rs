@@ -434,17 +434,18 @@ impl PreAuthLimiter {
     /// [`WebhookError::RateLimited`] when the client is over its rate, with
     /// the time until a request would be accepted.
     pub fn check(&self, headers: &HeaderMap, extensions: &Extensions) -> Result<(), WebhookError> {
-        self.tally(headers, extensions)
+        self.tally(headers, peer_addr(extensions))
             .map(drop)
             .map_err(|(_, e)| e)
     }
 
+    /// Counts one request from `peer` (or the client it forwards for).
     pub(crate) fn tally(
         &self,
         headers: &HeaderMap,
-        extensions: &Extensions,
+        peer: Option<std::net::SocketAddr>,
     ) -> Result<Tally, (Tally, WebhookError)> {
-        let key = match peer_addr(extensions) {
+        let key = match peer {
             Some(peer) => Some(client_key(self.proxies.client_ip(peer.ip(), headers))),
             None => {
                 if !self.warned.swap(true, Ordering::Relaxed) {
@@ -693,12 +694,12 @@ impl Stages {
     pub(crate) fn check_pre(
         &self,
         headers: &HeaderMap,
-        extensions: &Extensions,
+        peer: Option<std::net::SocketAddr>,
         tallies: &mut Tallies,
     ) -> Result<(), WebhookError> {
         let Some(pre) = &self.pre else { return Ok(()) };
         pre.ensure_housekeeping(self.housekeeping);
-        match pre.tally(headers, extensions) {
+        match pre.tally(headers, peer) {
             Ok(t) => {
                 tallies.pre = Some(t);
                 Ok(())
@@ -948,7 +949,7 @@ mod tests {
         stages.finish(&Arc::from("ep"), &TrustedProxies::none());
         let (h, e) = (HeaderMap::new(), ext("192.0.2.1:1"));
         let mut tallies = Tallies::default();
-        stages.check_pre(&h, &e, &mut tallies).unwrap();
+        stages.check_pre(&h, peer_addr(&e), &mut tallies).unwrap();
         let mut out = HeaderMap::new();
         stages.write_headers(&tallies, &mut out);
         assert_eq!(out[RATELIMIT_POLICY], "\"pre-auth\";q=3;w=60");

@@ -171,23 +171,27 @@ impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
     /// Completes the claim; the handler answered `status`.
     pub(crate) async fn complete(mut self, status: Option<u16>) {
         let span = self.span.clone();
-        async move {
-            self.guard.complete().await;
-            self.report_outcome(Outcome::Accepted, "handled", status);
-        }
-        .instrument(span)
-        .await;
+        self.complete_in_span(status).instrument(span).await;
+    }
+
+    /// [`complete`](Self::complete), from a future that already runs in
+    /// the delivery's span (the Tower service's).
+    pub(crate) async fn complete_in_span(&mut self, status: Option<u16>) {
+        self.guard.complete().await;
+        self.report_outcome(Outcome::Accepted, "handled", status);
     }
 
     /// Releases the claim: the handler failed (answered `status`).
     pub(crate) async fn release(mut self, reason: &'static str, status: Option<u16>) {
         let span = self.span.clone();
-        async move {
-            self.guard.release().await;
-            self.report_outcome(Outcome::HandlerError, reason, status);
-        }
-        .instrument(span)
-        .await;
+        self.release_in_span(reason, status).instrument(span).await;
+    }
+
+    /// [`release`](Self::release), from a future that already runs in the
+    /// delivery's span.
+    pub(crate) async fn release_in_span(&mut self, reason: &'static str, status: Option<u16>) {
+        self.guard.release().await;
+        self.report_outcome(Outcome::HandlerError, reason, status);
     }
 
     /// Releases the claim without calling the handler: the delivery is
@@ -300,42 +304,86 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         B::Error: Into<BoxError>,
     {
         match self.pre_check(&req) {
-            Ok(early) => self.admit_checked(req, early, span).await,
+            Ok(early) => self.clone().admit_checked(req, early, span).await,
             Err(res) => Admission::Respond(res),
         }
     }
 
-    /// The steps that need no `.await`, run before any future is built: a
-    /// client over its pre-authentication limit is refused here, at the
-    /// cost of a map lookup (the Tower service answers it without boxing
-    /// the delivery's future). Runs in the delivery's span.
+    /// The steps that need no `.await`, run before any future is built:
+    /// the pre-authentication limit, GET handshakes, the method, the media
+    /// type and a declared `Content-Length` over the limit. A flood over
+    /// its limit, or a request that is wrong at its head, is refused here
+    /// at the cost of a few lookups (the Tower service answers it without
+    /// boxing the delivery's future). Runs in the delivery's span.
     // Boxing the refusal would add an allocation to the path this exists to
     // make cheap; `Early` is as large.
     #[allow(clippy::result_large_err)]
     pub(crate) fn pre_check<B>(&self, req: &Request<B>) -> Result<Early, Response<Bytes>> {
         let config = &self.config;
+        let peer = peer_addr(req.extensions());
         let mut report = Report::start(&config.observers, || {
-            peer_addr(req.extensions()).map(|p| config.proxies.client_ip(p.ip(), req.headers()))
+            peer.map(|p| config.proxies.client_ip(p.ip(), req.headers()))
         });
         // The pre-authentication limit comes first of all: a flood costs no
         // body read and no hashing.
         let mut tallies = Tallies::default();
-        match config
-            .rate
-            .check_pre(req.headers(), req.extensions(), &mut tallies)
-        {
-            Ok(()) => Ok(Early { tallies, report }),
-            Err(e) => {
-                let mut res = reject(&e, &mut report);
-                self.respond(&mut res, &tallies, report);
-                Err(res)
-            }
-        }
+        let refusal = match config.rate.check_pre(req.headers(), peer, &mut tallies) {
+            Err(e) => reject(&e, &mut report),
+            Ok(()) => match self.check_head(req, &mut report) {
+                Ok(()) => return Ok(Early { tallies, report }),
+                Err(res) => res,
+            },
+        };
+        let mut res = refusal;
+        self.respond(&mut res, &tallies, report);
+        Err(res)
     }
 
-    /// Everything after [`pre_check`](Self::pre_check).
+    /// GET handshakes (answered before anything but the pre-authentication
+    /// limit: they carry no signature), then the method, the media type and
+    /// the declared length.
+    #[allow(clippy::result_large_err)] // as `pre_check`, whose part it is
+    fn check_head<B>(&self, req: &Request<B>, report: &mut Report) -> Result<(), Response<Bytes>> {
+        let config = &self.config;
+        if let Some(h) = &config.handshake {
+            match h.before_verify(req.method(), req.uri(), config.clock.now()) {
+                Answer::Pass => {}
+                Answer::Respond(res) => {
+                    record(report, Outcome::Handshake, "challenge answered");
+                    return Err(res);
+                }
+                Answer::Refuse(e) => return Err(reject(&e, report)),
+            }
+        }
+        let head = || {
+            if !config.methods.contains(req.method()) {
+                return Err(WebhookError::MethodNotAllowed);
+            }
+            check_media_type(req.headers(), config.verifier.content_types())?;
+            let declared = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > config.body_limit as u64) {
+                return Err(WebhookError::PayloadTooLarge);
+            }
+            Ok(())
+        };
+        head().map_err(|e| reject(&e, report))
+    }
+
+    /// Everything after [`pre_check`](Self::pre_check): secrets that depend
+    /// on the request, the body, the signature, signed handshakes, the
+    /// post-authentication limit and the claim.
+    ///
+    /// One async fn with its awaits on small futures (no nested steps): the
+    /// delivery's future stays small, and is moved less.
+    ///
+    /// Owns its endpoint (an `Arc`), so that the Tower service's future
+    /// holds this one directly.
     pub(crate) async fn admit_checked<B>(
-        &self,
+        self,
         req: Request<B>,
         early: Early,
         span: Span,
@@ -348,12 +396,97 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
             mut tallies,
             mut report,
         } = early;
-        let mut admission = self.handle(req, &mut tallies, span, &mut report).await;
-        match &mut admission {
-            Admission::Respond(res) => self.respond(res, &tallies, report),
-            Admission::Admitted(a) => a.ticket.report = Some(report),
+        let config = &self.config;
+        // A refusal or acknowledgement: rate-limit headers, the outcome to
+        // the observers, and no handler.
+        macro_rules! refuse {
+            ($res:expr) => {{
+                let mut res = $res;
+                self.respond(&mut res, &tallies, report);
+                return Admission::Respond(res);
+            }};
         }
-        admission
+        macro_rules! reject {
+            ($e:expr) => {{
+                let e: WebhookError = $e;
+                refuse!(reject(&e, &mut report))
+            }};
+        }
+
+        let (mut parts, body) = req.into_parts();
+        // Secrets that depend on the request (a tenant's) are loaded before
+        // the body is read: an unknown tenant costs no body read.
+        let prepared = match config.verifier.prepare(&parts) {
+            Some(prepare) => Some(prepare.await),
+            None => None,
+        };
+        match prepared {
+            Some(Ok(extensions)) => parts.extensions.extend(extensions),
+            Some(Err(e)) => reject!(e.into()),
+            None => {}
+        }
+        let body = match within(config.read_timeout, read_body(body, config.body_limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Err(_) => reject!(WebhookError::BodyTimeout),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => reject!(WebhookError::PayloadTooLarge),
+            Ok(Err(_)) => reject!(WebhookError::BodyRead),
+        };
+        let verified = match verify(config, &parts, &body, &mut report) {
+            Ok(verified) => verified,
+            Err(e) => reject!(e),
+        };
+        report.verified(&verified);
+        // Signed handshakes: after verification, before the claim.
+        if let Some(h) = &config.handshake {
+            match h.after_verify(&parts, &body, config.clock.now()) {
+                Answer::Pass => {}
+                Answer::Respond(res) => {
+                    record(&mut report, Outcome::Handshake, "challenge answered");
+                    refuse!(res);
+                }
+                Answer::Refuse(e) => reject!(e),
+            }
+        }
+        if let Some(id) = verified.event_id() {
+            span.record("event_id", id);
+        }
+        // Only verified deliveries count, and before the claim: a refused
+        // delivery leaves no trace in the store.
+        if let Err(e) = config.rate.check_post(&verified, &parts, &mut tallies) {
+            reject!(e);
+        }
+
+        // The guard exists before the first claim: if this future is dropped
+        // between two claims (client gone), what was claimed is still
+        // released.
+        let mut guard = ClaimGuard {
+            config: Arc::clone(config),
+            claims: Claims::default(),
+        };
+        if let Err(refusal) = claim(config, &verified, &mut guard.claims).await {
+            guard.release().await;
+            match refusal {
+                Refusal::Duplicate => {
+                    record(&mut report, Outcome::Duplicate, "already handled");
+                    let mut res = Response::new(Bytes::new());
+                    res.headers_mut()
+                        .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
+                    refuse!(res);
+                }
+                Refusal::Error(e) => reject!(e),
+            }
+        }
+        Admission::Admitted(Admitted {
+            parts,
+            body,
+            verified,
+            ticket: Ticket {
+                guard,
+                tallies,
+                span,
+                report: Some(report),
+            },
+        })
     }
 
     /// A refusal or acknowledgement is final: rate-limit headers, and the
@@ -368,149 +501,30 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
             Some(res.status().as_u16()),
         );
     }
-
-    async fn handle<B>(
-        &self,
-        req: Request<B>,
-        tallies: &mut Tallies,
-        span: Span,
-        report: &mut Report,
-    ) -> Admission<V, St>
-    where
-        B: Body,
-        B::Error: Into<BoxError>,
-    {
-        let config = &self.config;
-        let respond = Admission::Respond;
-        // GET handshakes carry no signature: answered before anything but
-        // the pre-authentication limit.
-        if let Some(h) = &config.handshake {
-            match h.before_verify(req.method(), req.uri(), config.clock.now()) {
-                Answer::Pass => {}
-                Answer::Respond(res) => {
-                    record(report, Outcome::Handshake, "challenge answered");
-                    return respond(res);
-                }
-                Answer::Refuse(e) => return respond(reject(&e, report)),
-            }
-        }
-        let (parts, body, verified) = match read_and_verify(config, req, report).await {
-            Ok(admitted) => admitted,
-            Err(e) => return respond(reject(&e, report)),
-        };
-        report.verified(&verified);
-        // Signed handshakes: after verification, before the claim.
-        if let Some(h) = &config.handshake {
-            match h.after_verify(&parts, &body, config.clock.now()) {
-                Answer::Pass => {}
-                Answer::Respond(res) => {
-                    record(report, Outcome::Handshake, "challenge answered");
-                    return respond(res);
-                }
-                Answer::Refuse(e) => return respond(reject(&e, report)),
-            }
-        }
-        if let Some(id) = verified.event_id() {
-            span.record("event_id", id);
-        }
-        // Only verified deliveries count, and before the claim: a refused
-        // delivery leaves no trace in the store.
-        if let Err(e) = config.rate.check_post(&verified, &parts, tallies) {
-            return respond(reject(&e, report));
-        }
-
-        // The guard exists before the first claim: if this future is dropped
-        // between two claims (client gone), what was claimed is still
-        // released.
-        let mut guard = ClaimGuard {
-            config: Arc::clone(config),
-            claims: Claims::default(),
-        };
-        if let Err(refusal) = claim(config, &verified, &mut guard.claims).await {
-            guard.release().await;
-            return respond(match refusal {
-                Refusal::Duplicate => {
-                    record(report, Outcome::Duplicate, "already handled");
-                    let mut res = Response::new(Bytes::new());
-                    res.headers_mut()
-                        .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
-                    res
-                }
-                Refusal::Error(e) => reject(&e, report),
-            });
-        }
-        Admission::Admitted(Admitted {
-            parts,
-            body,
-            verified,
-            ticket: Ticket {
-                guard,
-                tallies: std::mem::take(tallies),
-                span,
-                report: None,
-            },
-        })
-    }
 }
 
-/// Steps before the claim: method, media type, body, signature.
-async fn read_and_verify<V, St, B>(
+/// The signature, over the body as read (timed for the metrics when they
+/// are on). The event type, if in the body, is read only when asked for.
+fn verify<V: Verifier, St>(
     config: &Config<V, St>,
-    req: Request<B>,
+    parts: &http::request::Parts,
+    body: &Bytes,
     report: &mut Report,
-) -> Result<(http::request::Parts, Bytes, Verified), WebhookError>
-where
-    V: Verifier,
-    B: Body,
-    B::Error: Into<BoxError>,
-{
-    if !config.methods.contains(req.method()) {
-        return Err(WebhookError::MethodNotAllowed);
-    }
-    check_media_type(req.headers(), config.verifier.content_types())?;
-
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > config.body_limit as u64) {
-        return Err(WebhookError::PayloadTooLarge);
-    }
-
-    let (mut parts, body) = req.into_parts();
-    // Secrets that depend on the request (a tenant's) are loaded before
-    // the body is read: an unknown tenant costs no body read.
-    let prepared = match config.verifier.prepare(&parts) {
-        Some(prepare) => Some(prepare.await?),
-        None => None,
-    };
-    if let Some(extensions) = prepared {
-        parts.extensions.extend(extensions);
-    }
-    let collect = Limited::new(body, config.body_limit).collect();
-    let bytes = match within(config.read_timeout, collect).await {
-        Err(_) => return Err(WebhookError::BodyTimeout),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => return Err(WebhookError::PayloadTooLarge),
-        Ok(Err(_)) => return Err(WebhookError::BodyRead),
-        Ok(Ok(collected)) => collected.to_bytes(),
-    };
-
+) -> Result<Verified, WebhookError> {
     // A delivery replayed from a queue is checked against its arrival.
     let now = match parts.extensions.get::<ReceivedAt>() {
         Some(ReceivedAt(at)) => *at,
         None => config.clock.now(),
     };
-    // The event type, if in the body, is read only when asked for.
     let mut verified = if report.timed() {
         let start = std::time::Instant::now();
-        let verified = config.verifier.verify_deferred(&parts, &bytes, now);
+        let verified = config.verifier.verify_deferred(parts, body, now);
         report.set_verify_time(start.elapsed());
         verified?
     } else {
-        config.verifier.verify_deferred(&parts, &bytes, now)?
+        config.verifier.verify_deferred(parts, body, now)?
     };
-    verified.attach_body(bytes.clone());
+    verified.attach_body(body.clone());
     if verified.key_retiring() {
         tracing::warn!(
             provider = verified.provider(),
@@ -518,7 +532,43 @@ where
             "delivery verified with a retiring secret: move the sender to a new one"
         );
     }
-    Ok((parts, bytes, verified))
+    Ok(verified)
+}
+
+/// Reads the whole body, up to `limit` bytes. A body that arrives in one
+/// frame (the common case: hyper, axum's `Body` from bytes) is kept as it
+/// is, without a copy or a buffer list; later frames are appended to one
+/// buffer. Trailers are ignored.
+async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BoxError>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    use bytes::{Buf, BytesMut};
+    let mut body = std::pin::pin!(Limited::new(body, limit));
+    let mut first: Option<Bytes> = None;
+    let mut more: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(mut data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        let chunk = data.copy_to_bytes(data.remaining());
+        match (&mut more, &first) {
+            (Some(buf), _) => buf.extend_from_slice(&chunk),
+            (None, None) => first = Some(chunk),
+            (None, Some(head)) => {
+                let mut buf = BytesMut::with_capacity(head.len() + chunk.len());
+                buf.extend_from_slice(head);
+                buf.extend_from_slice(&chunk);
+                first = None;
+                more = Some(buf);
+            }
+        }
+    }
+    Ok(match more {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
 
 fn check_media_type(headers: &http::HeaderMap, allowed: &[&str]) -> Result<(), WebhookError> {
@@ -761,5 +811,69 @@ impl<V: Verifier, St: IdempotencyStore> Drop for ClaimGuard<V, St> {
             }
             Err(_) => tracing::error!("no runtime to release the claim; it expires with its lease"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http_body::Frame;
+    use http_body_util::StreamBody;
+
+    use super::*;
+
+    fn frames(parts: Vec<Frame<Bytes>>) -> impl Body<Data = Bytes, Error = Infallible> {
+        StreamBody::new(futures_util::stream::iter(
+            parts.into_iter().map(Ok::<_, Infallible>),
+        ))
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn one_frame_is_kept_without_a_copy() {
+        let data = Bytes::from(vec![7u8; 1024]);
+        let body = http_body_util::Full::new(data.clone());
+        let read = run(read_body(body, 4096)).expect("read");
+        assert_eq!(read, data);
+        assert_eq!(read.as_ptr(), data.as_ptr(), "the same buffer, not a copy");
+    }
+
+    #[test]
+    fn frames_are_joined_in_order_and_trailers_skipped() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-t", HeaderValue::from_static("1"));
+        let body = frames(vec![
+            Frame::data(Bytes::from_static(b"{\"id\":")),
+            Frame::data(Bytes::new()),
+            Frame::data(Bytes::from_static(b"\"evt_1\"")),
+            Frame::data(Bytes::from_static(b"}")),
+            Frame::trailers(trailers),
+        ]);
+        let read = run(read_body(body, 4096)).expect("read");
+        assert_eq!(&read[..], b"{\"id\":\"evt_1\"}");
+        let empty = run(read_body(frames(vec![]), 16)).expect("read");
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_a_length_error() {
+        let body = frames(vec![
+            Frame::data(Bytes::from_static(b"0123456789")),
+            Frame::data(Bytes::from_static(b"0123456789")),
+        ]);
+        let err = run(read_body(body, 15)).expect_err("over the limit");
+        assert!(err.is::<LengthLimitError>(), "{err}");
+        let exact = frames(vec![
+            Frame::data(Bytes::from_static(b"01234567")),
+            Frame::data(Bytes::from_static(b"89")),
+        ]);
+        assert_eq!(run(read_body(exact, 10)).expect("at the limit").len(), 10);
     }
 }
