@@ -4,7 +4,6 @@ use std::fmt;
 
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
@@ -53,33 +52,36 @@ where
 {
     type Rejection = WebhookRejection;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (payload, meta) = extract(req, state, payload::parse).await?;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (payload, meta) = extract(req, payload::parse).await?;
         Ok(Self { payload, meta })
     }
 }
 
 /// The verified request's body parsed by `parse`, with its metadata.
-async fn extract<T, S: Send + Sync>(
+///
+/// The request is ours to consume: the metadata is taken out of its
+/// extensions (not cloned), and the body, already read and bounded by the
+/// layer, is taken as it is (one frame: no copy).
+async fn extract<T>(
     req: Request,
-    state: &S,
     parse: fn(Option<&str>, &[u8]) -> Result<T, PayloadError>,
 ) -> Result<(T, Verified), WebhookRejection> {
-    let Some(meta) = req.extensions().get::<Verified>().cloned() else {
+    let (mut parts, body) = req.into_parts();
+    let Some(meta) = parts.extensions.remove::<Verified>() else {
         tracing::error!(
             "Webhook<T> used on a route without WebhookLayer: add `.route_layer(WebhookLayer::new(..))`"
         );
         return Err(WebhookRejection::MissingLayer);
     };
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = Bytes::from_request(req, state)
+    let body = crate::middleware::read_body(body, usize::MAX)
         .await
         .map_err(|_| WebhookRejection::BodyRead)?;
-    match parse(content_type.as_deref(), &body) {
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    match parse(content_type, &body) {
         Ok(payload) => Ok((payload, meta)),
         Err(e) => {
             tracing::info!(error = %e, "webhook payload rejected");
@@ -127,8 +129,8 @@ where
 {
     type Rejection = WebhookRejection;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (payload, meta) = extract(req, state, payload::parse_form_json).await?;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (payload, meta) = extract(req, payload::parse_form_json).await?;
         Ok(Self { payload, meta })
     }
 }

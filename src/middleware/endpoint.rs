@@ -539,7 +539,7 @@ fn verify<V: Verifier, St>(
 /// frame (the common case: hyper, axum's `Body` from bytes) is kept as it
 /// is, without a copy or a buffer list; later frames are appended to one
 /// buffer. Trailers are ignored.
-async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BoxError>
+pub(crate) async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BoxError>
 where
     B: Body,
     B::Error: Into<BoxError>,

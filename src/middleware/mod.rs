@@ -49,6 +49,8 @@ mod layer;
 mod service;
 
 pub use body::ResponseBody;
+#[cfg(feature = "axum")]
+pub(crate) use endpoint::read_body;
 pub use endpoint::{Admission, Admitted, DUPLICATE_HEADER, Endpoint, Ticket};
 pub use fast_ack::FastAck;
 pub use future::ResponseFuture;
