@@ -96,27 +96,30 @@ fn demo_app() -> Router {
         .and_then(|l| l.burst(10_000_000))
         .expect("limit");
     let strict = RateLimit::per_minute(1).expect("limit");
-    let stripe = Router::new().route("/", post(accept)).route_layer(
-        WebhookLayer::builder(Stripe::new(secret()))
-            .pre_auth_limit(generous)
-            .build(),
-    );
-    let typed = Router::new().route("/", post(accept_typed)).route_layer(
-        WebhookLayer::builder(Stripe::new(secret()))
-            .endpoint("typed")
-            .pre_auth_limit(generous)
-            .build(),
-    );
-    let flood = Router::new().route("/", post(accept)).route_layer(
+    // As the receiver builds its routes: each path its own router with the
+    // layer on it, merged (no `nest`, which rewrites every request's URI).
+    let stripe = Router::new()
+        .route("/webhooks/stripe", post(accept))
+        .route_layer(
+            WebhookLayer::builder(Stripe::new(secret()))
+                .pre_auth_limit(generous)
+                .build(),
+        );
+    let typed = Router::new()
+        .route("/webhooks/typed", post(accept_typed))
+        .route_layer(
+            WebhookLayer::builder(Stripe::new(secret()))
+                .endpoint("typed")
+                .pre_auth_limit(generous)
+                .build(),
+        );
+    let flood = Router::new().route("/flood", post(accept)).route_layer(
         WebhookLayer::builder(Stripe::new(secret()))
             .endpoint("flood")
             .pre_auth_limit(strict)
             .build(),
     );
-    Router::new()
-        .nest("/webhooks/stripe", stripe)
-        .nest("/webhooks/typed", typed)
-        .nest("/flood", flood)
+    Router::new().merge(stripe).merge(typed).merge(flood)
 }
 
 fn bare_app() -> Router {
