@@ -137,32 +137,46 @@ impl WebhookError {
 
     /// The short code the client sees (`"invalid_signature"`).
     pub fn code(&self) -> &'static str {
+        let body = self.body();
+        body.strip_prefix(r#"{"error":""#)
+            .and_then(|rest| rest.strip_suffix(r#""}"#))
+            .unwrap_or(body)
+    }
+
+    /// The response body, `{"error":"<code>"}`: static text, so that a
+    /// refusal (a flood's 429 above all) allocates no body.
+    fn body(&self) -> &'static str {
+        macro_rules! json {
+            ($code:literal) => {
+                concat!(r#"{"error":""#, $code, r#""}"#)
+            };
+        }
         match self {
             Self::Verify(e) => match e {
-                VerifyError::MissingSignature(_) => "missing_signature",
+                VerifyError::MissingSignature(_) => json!("missing_signature"),
                 // An unknown tenant looks like a wrong secret to the
                 // client: the answer does not tell which tenants exist.
                 VerifyError::SignatureMismatch
                 | VerifyError::NoActiveSecret
-                | VerifyError::UnknownTenant => "invalid_signature",
-                VerifyError::StaleTimestamp => "stale_timestamp",
-                VerifyError::FutureTimestamp => "future_timestamp",
-                VerifyError::MissingHeader(_) => "missing_header",
-                VerifyError::MalformedHeader(_) => "malformed_header",
-                VerifyError::MalformedBody(_) => "malformed_body",
-                VerifyError::SourceNotAllowed => "forbidden",
-                VerifyError::InvalidTenant => "invalid_tenant",
+                | VerifyError::UnknownTenant => json!("invalid_signature"),
+                VerifyError::StaleTimestamp => json!("stale_timestamp"),
+                VerifyError::FutureTimestamp => json!("future_timestamp"),
+                VerifyError::MissingHeader(_) => json!("missing_header"),
+                VerifyError::MalformedHeader(_) => json!("malformed_header"),
+                VerifyError::MalformedBody(_) => json!("malformed_body"),
+                VerifyError::SourceNotAllowed => json!("forbidden"),
+                VerifyError::InvalidTenant => json!("invalid_tenant"),
             },
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::BodyTimeout => "body_timeout",
-            Self::BodyRead => "body_read_error",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::InFlight { .. } => "in_flight",
-            Self::StoreUnavailable { .. } => "store_unavailable",
-            Self::Overloaded { .. } => "overloaded",
-            Self::SecretsUnavailable { .. } => "secrets_unavailable",
+            Self::MethodNotAllowed => json!("method_not_allowed"),
+            Self::UnsupportedMediaType => json!("unsupported_media_type"),
+            Self::PayloadTooLarge => json!("payload_too_large"),
+            Self::BodyTimeout => json!("body_timeout"),
+            Self::BodyRead => json!("body_read_error"),
+            Self::RateLimited { .. } => json!("rate_limited"),
+            Self::InFlight { .. } => json!("in_flight"),
+            Self::StoreUnavailable { .. } => json!("store_unavailable"),
+            Self::Overloaded { .. } => json!("overloaded"),
+            Self::SecretsUnavailable { .. } => json!("secrets_unavailable"),
         }
     }
 
@@ -191,7 +205,7 @@ impl WebhookError {
     /// The rejection as a response: status, `{"error":"<code>"}`,
     /// `Retry-After` where it applies, and `self` in the extensions.
     pub fn to_response<B: From<bytes::Bytes>>(&self) -> http::Response<B> {
-        let body = bytes::Bytes::from(format!("{{\"error\":\"{}\"}}", self.code()));
+        let body = bytes::Bytes::from_static(self.body().as_bytes());
         let mut res = http::Response::new(B::from(body));
         *res.status_mut() = self.status();
         res.headers_mut().insert(
@@ -200,11 +214,29 @@ impl WebhookError {
         );
         if let Some(secs) = self.retry_after() {
             res.headers_mut()
-                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+                .insert(http::header::RETRY_AFTER, retry_after_value(secs));
         }
         res.extensions_mut().insert(self.clone());
         res
     }
+}
+
+/// `Retry-After: secs`. The values a limiter usually asks for (up to five
+/// minutes) are made once and shared: a refusal then allocates no header.
+fn retry_after_value(secs: u64) -> http::HeaderValue {
+    use std::sync::OnceLock;
+    const SHARED: u64 = 300;
+    static VALUES: OnceLock<Vec<http::HeaderValue>> = OnceLock::new();
+    usize::try_from(secs)
+        .ok()
+        .filter(|_| secs <= SHARED)
+        .and_then(|i| {
+            VALUES
+                .get_or_init(|| (0..=SHARED).map(http::HeaderValue::from).collect())
+                .get(i)
+                .cloned()
+        })
+        .unwrap_or_else(|| http::HeaderValue::from(secs))
 }
 
 #[cfg(test)]
@@ -254,5 +286,39 @@ mod tests {
             WebhookError::Verify(VerifyError::MalformedHeader("stripe-signature")).to_response();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert_eq!(res.body().as_ref(), br#"{"error":"malformed_header"}"#);
+    }
+
+    #[test]
+    fn bodies_are_the_code_in_json_and_retry_after_is_exact() {
+        use std::time::Duration;
+        let errors = [
+            WebhookError::Verify(VerifyError::SignatureMismatch),
+            WebhookError::Verify(VerifyError::MissingHeader("x")),
+            WebhookError::MethodNotAllowed,
+            WebhookError::BodyRead,
+            WebhookError::RateLimited {
+                retry_after: Duration::from_secs(7),
+            },
+        ];
+        for e in errors {
+            let code = e.code();
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+            let res: http::Response<bytes::Bytes> = e.to_response();
+            let v: serde_json::Value = serde_json::from_slice(res.body()).expect("json");
+            assert_eq!(v, serde_json::json!({ "error": code }));
+        }
+        for secs in [1u64, 7, 300, 301, 86_400, u64::MAX] {
+            let e = WebhookError::RateLimited {
+                retry_after: Duration::from_secs(secs),
+            };
+            let res: http::Response<bytes::Bytes> = e.to_response();
+            assert_eq!(
+                res.headers()[http::header::RETRY_AFTER],
+                secs.to_string().as_str()
+            );
+        }
     }
 }
