@@ -3,8 +3,9 @@
 
 use std::time::SystemTime;
 
-use http::HeaderName;
+use http::header::GetAll;
 use http::request::Parts;
+use http::{HeaderName, HeaderValue};
 
 use super::json;
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
@@ -226,14 +227,17 @@ impl Verifier for Svix {
     }
 }
 
-/// Picks the first header set whose id header is present.
-fn pick(parts: &Parts, names: [Names; 2]) -> Names {
-    let [first, second] = names;
-    if parts.headers.contains_key(first.id) || !parts.headers.contains_key(second.id) {
-        first
-    } else {
-        second
+/// Picks the first header set whose id header is present, with the values
+/// of that id header (looked up once).
+fn pick(parts: &Parts, [first, second]: [Names; 2]) -> (Names, GetAll<'_, HeaderValue>) {
+    let ids = parts.headers.get_all(first.id);
+    if ids.iter().next().is_none() {
+        let other = parts.headers.get_all(second.id);
+        if other.iter().next().is_some() {
+            return (second, other);
+        }
     }
+    (first, ids)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -247,20 +251,20 @@ fn verify_v1(
     body: &[u8],
     now: SystemTime,
 ) -> Result<Verified, VerifyError> {
-    let n = pick(parts, names);
+    let (n, ids) = pick(parts, names);
     let sig = kit::signature(parts, n.signature)?;
-    let id = kit::required(parts, n.id)?;
+    let id = kit::required_in(ids, n.id.as_str())?;
     let ts_text = kit::required(parts, n.timestamp)?;
     let ts = kit::parse_unix(ts_text, n.timestamp.as_str())?;
 
     let mut v1 = Candidates::new();
     let mut v1a = Candidates::new();
-    for entry in sig.split(' ') {
-        match entry.split_once(',') {
-            Some(("v1", b64)) => v1.push_encoded(b64.as_bytes(), Encoding::Base64),
+    for entry in sig.as_bytes().split(|&b| b == b' ') {
+        match entry {
+            [b'v', b'1', b',', b64 @ ..] => v1.push_encoded(b64, Encoding::Base64),
             // Decoded only when some public key could check it.
-            Some(("v1a", b64)) if !public_keys.is_empty() => {
-                v1a.push_encoded(b64.as_bytes(), Encoding::Base64);
+            [b'v', b'1', b'a', b',', b64 @ ..] if !public_keys.is_empty() => {
+                v1a.push_encoded(b64, Encoding::Base64);
             }
             _ => {}
         }
