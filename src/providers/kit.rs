@@ -153,7 +153,7 @@ impl Sig {
 /// [`Candidates::MAX`] are not looked at: no sender sends that many.
 pub(crate) struct Candidates {
     // Empty slots are `None`, so that a new list writes eight tags, not
-    // half a kilobyte of zeroes (a tenth of a 1 KiB verification).
+    // half a kilobyte of zeroes (2-3 % of a 1 KiB verification).
     items: [Option<Sig>; Self::MAX],
     len: usize,
 }
