@@ -15,46 +15,28 @@
 // `criterion_group!` makes an undocumented public fn.
 #![allow(missing_docs)]
 
+#[path = "support/deliveries.rs"]
+mod deliveries;
 #[path = "support/report.rs"]
 mod report;
 
-use std::convert::Infallible;
-use std::hint::black_box;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion};
-use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http::Request;
+use http_body_util::Full;
 use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_webhook::providers::Stripe;
-use tower_webhook::{Secret, WebhookLayer, testing};
+use tower_webhook::{Secret, WebhookLayer};
+
+use deliveries::{collect, event};
 
 const SECRET: &str = "whsec_observe_bench_secret";
-const SIZE: usize = 1024;
-
-fn event(n: u64) -> String {
-    let head = format!(r#"{{"id":"evt_{n:020}","object":"event","data":{{"note":""#);
-    let tail = r#""},"type":"customer.created"}"#;
-    let pad = SIZE.saturating_sub(head.len() + tail.len());
-    format!("{head}{}{tail}", "x".repeat(pad))
-}
 
 fn request(body: &str, at: SystemTime) -> Request<Full<Bytes>> {
-    let headers = testing::stripe(SECRET, testing::unix(at), body.as_bytes());
-    let mut req = Request::post("/webhooks/stripe")
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-        .expect("request");
-    req.headers_mut().extend(headers);
-    req
-}
-
-async fn collect(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let body = req.into_body().collect().await.map(|c| c.to_bytes());
-    black_box(body.map(|b| b.len()).unwrap_or(0));
-    Ok(Response::new(Full::new(Bytes::new())))
+    deliveries::stripe(SECRET, body, at, None)
 }
 
 fn layer(metrics: bool, endpoint: &str) -> WebhookLayer<Stripe, tower_webhook::MemoryStore> {

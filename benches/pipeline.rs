@@ -29,6 +29,10 @@
 // `criterion_group!` makes an undocumented public fn.
 #![allow(missing_docs)]
 
+#[path = "support/deliveries.rs"]
+mod deliveries;
+#[path = "support/floor.rs"]
+mod floor;
 #[path = "support/report.rs"]
 mod report;
 
@@ -40,35 +44,24 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion};
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, KeyInit};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use sha2::Sha256;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::ServiceExt;
 use tower_layer::Layer;
-use tower_webhook::net::ClientAddr;
 use tower_webhook::providers::{StandardWebhooks, Stripe};
 use tower_webhook::rate_limit::RateLimit;
-use tower_webhook::{Secret, WebhookLayer, testing};
+use tower_webhook::{Secret, Verifier, WebhookLayer, testing};
+
+use deliveries::{collect, delivery, event};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const SECRET: &str = "whsec_pipeline_bench_secret";
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const SIZE: usize = 1024;
-
-/// A Stripe event of exactly 1 KiB with id `evt_<n>` (type last, as Stripe
-/// sends it).
-fn event(n: u64) -> String {
-    let head = format!(
-        r#"{{"id":"evt_{n:020}","object":"event","api_version":"2023-10-16","created":1686089970,"data":{{"object":{{"id":"cus_9s6XKzkNRiz8i3","object":"customer","note":""#
-    );
-    let tail = r#""}},"livemode":false,"pending_webhooks":1,"type":"customer.created"}"#;
-    let pad = SIZE.saturating_sub(head.len() + tail.len());
-    format!("{head}{}{tail}", "x".repeat(pad))
-}
 
 #[derive(serde::Deserialize)]
 #[allow(dead_code)]
@@ -80,38 +73,29 @@ struct Event {
     data: serde_json::Value,
 }
 
+/// A Stripe delivery of `body`, signed at `at`.
 fn request(body: &str, at: SystemTime, peer: SocketAddr) -> Request<Full<Bytes>> {
-    let headers = testing::stripe(SECRET, testing::unix(at), body.as_bytes());
-    let mut req = Request::post("/webhooks/stripe")
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-        .expect("request");
-    req.headers_mut().extend(headers);
-    req.extensions_mut().insert(ClientAddr(peer));
-    req
+    deliveries::stripe(SECRET, body, at, Some(peer))
 }
 
 /// The same 1 KiB body as a Standard Webhooks delivery with id `msg_<n>`.
 fn standard_request(n: u64, at: SystemTime, peer: SocketAddr) -> Request<Full<Bytes>> {
     let body = event(n);
-    let id = format!("msg_{n:020}");
-    let headers = testing::standard_webhooks(STD_SECRET, &id, testing::unix(at), body.as_bytes());
-    let mut req = Request::post("/webhooks/standard")
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .expect("request");
-    req.headers_mut().extend(headers);
-    req.extensions_mut().insert(ClientAddr(peer));
-    req
+    let headers = testing::standard_webhooks(
+        STD_SECRET,
+        &standard_id(n),
+        testing::unix(at),
+        body.as_bytes(),
+    );
+    delivery("/webhooks/standard", Bytes::from(body), headers, Some(peer))
+}
+
+/// The event id of [`standard_request`]`(n)`.
+fn standard_id(n: u64) -> String {
+    format!("msg_{n:020}")
 }
 
 type Resp = Response<Full<Bytes>>;
-
-async fn collect(req: Request<Full<Bytes>>) -> Result<Resp, Infallible> {
-    let body = req.into_body().collect().await.map(|c| c.to_bytes());
-    black_box(body.map(|b| b.len()).unwrap_or(0));
-    Ok(Response::new(Full::new(Bytes::new())))
-}
 
 async fn typed(req: Request<Full<Bytes>>) -> Result<Resp, Infallible> {
     let body = req
@@ -127,19 +111,23 @@ async fn typed(req: Request<Full<Bytes>>) -> Result<Resp, Infallible> {
     Ok(res)
 }
 
-fn layer(pre_auth: RateLimit) -> WebhookLayer<Stripe, tower_webhook::MemoryStore> {
-    WebhookLayer::builder(Stripe::new(Secret::text(SECRET).expect("secret")))
+/// The stack under test for `verifier`: the given pre-authentication
+/// limit, everything else the layer's defaults.
+fn stack_for<V: Verifier>(
+    verifier: V,
+    pre_auth: RateLimit,
+) -> WebhookLayer<V, tower_webhook::MemoryStore> {
+    WebhookLayer::builder(verifier)
         .pre_auth_limit(pre_auth)
         .build()
 }
 
-fn standard_layer(
-    pre_auth: RateLimit,
-) -> WebhookLayer<StandardWebhooks, tower_webhook::MemoryStore> {
-    let secret = Secret::standard_webhooks(STD_SECRET).expect("secret");
-    WebhookLayer::builder(StandardWebhooks::new(secret))
-        .pre_auth_limit(pre_auth)
-        .build()
+fn layer(pre_auth: RateLimit) -> WebhookLayer<Stripe, tower_webhook::MemoryStore> {
+    stack_for(Stripe::new(Secret::text(SECRET).expect("secret")), pre_auth)
+}
+
+fn standard_secret() -> Secret {
+    Secret::standard_webhooks(STD_SECRET).expect("secret")
 }
 
 /// Heap allocations (count, bytes) of `n` runs of `f`, per run.
@@ -236,8 +224,9 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let ts_for_std = testing::unix(at).to_string();
-    let stack_standard = standard_layer(generous).layer(tower::service_fn(collect));
+    let ts = testing::unix(at).to_string();
+    let stack_standard = stack_for(StandardWebhooks::new(standard_secret()), generous)
+        .layer(tower::service_fn(collect));
     assert_eq!(
         rt.block_on(
             stack_standard
@@ -262,32 +251,28 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let std_key = Secret::standard_webhooks(STD_SECRET).expect("secret");
-    let std_mac = Hmac::<Sha256>::new_from_slice(std_key.expose()).expect("key");
+    let std_mac = Hmac::<Sha256>::new_from_slice(standard_secret().expose()).expect("key");
     let std_body = event(10);
-    let std_id = format!("msg_{:020}", 10);
+    let std_id = standard_id(10);
     g.bench_function("standard_raw_hmac", |b| {
         b.iter(|| {
-            let mut m = std_mac.clone();
-            m.update(std_id.as_bytes());
-            m.update(b".");
-            m.update(ts_for_std.as_bytes());
-            m.update(b".");
-            m.update(black_box(std_body.as_bytes()));
-            black_box(m.finalize().into_bytes())
+            let parts = [
+                std_id.as_bytes(),
+                b".",
+                ts.as_bytes(),
+                b".",
+                black_box(std_body.as_bytes()),
+            ];
+            black_box(floor::hmac_sha256(&std_mac, &parts))
         })
     });
 
     let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
     let body = event(9);
-    let ts = testing::unix(at).to_string();
     g.bench_function("raw_hmac", |b| {
         b.iter(|| {
-            let mut m = key.clone();
-            m.update(ts.as_bytes());
-            m.update(b".");
-            m.update(black_box(body.as_bytes()));
-            black_box(m.finalize().into_bytes())
+            let parts = [ts.as_bytes(), b".", black_box(body.as_bytes())];
+            black_box(floor::hmac_sha256(&key, &parts))
         })
     });
     g.finish();
