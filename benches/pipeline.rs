@@ -348,7 +348,8 @@ fn bench(c: &mut Criterion) {
 }
 
 /// `PIPELINE_PROFILE=<n>`: no criterion; builds `n` fresh requests, then
-/// runs them through the `layer_collect` stack, for `perf record` (the
+/// runs them through the `layer_collect` stack (`standard_collect` with
+/// `PIPELINE_PROFILE_STACK=standard`), for `perf record` (the
 /// set-up, signing included, is then a separate phase of the profile).
 fn profile(n: u64) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -360,13 +361,43 @@ fn profile(n: u64) {
     let generous = RateLimit::per_second(1_000_000)
         .and_then(|l| l.burst(1_000_000))
         .expect("limit");
-    let stack = layer(generous).layer(tower::service_fn(collect));
-    let reqs: Vec<_> = (0..n).map(|i| request(&event(i), at, peer)).collect();
-    eprintln!("profile: {n} requests built; running them");
+    let standard = std::env::var("PIPELINE_PROFILE_STACK").is_ok_and(|v| v == "standard");
+    let reqs: Vec<_> = (0..n)
+        .map(|i| {
+            if standard {
+                standard_request(i, at, peer)
+            } else {
+                request(&event(i), at, peer)
+            }
+        })
+        .collect();
+    eprintln!(
+        "profile: {n} {} requests built; running them",
+        if standard {
+            "Standard Webhooks"
+        } else {
+            "Stripe"
+        }
+    );
     let start = std::time::Instant::now();
-    for req in reqs {
-        let res = rt.block_on(stack.clone().oneshot(req)).expect("infallible");
-        assert_eq!(res.status(), 200);
+    let run = |status: http::StatusCode| assert_eq!(status, 200);
+    if standard {
+        let stack = stack_for(StandardWebhooks::new(standard_secret()), generous)
+            .layer(tower::service_fn(collect));
+        for req in reqs {
+            run(rt
+                .block_on(stack.clone().oneshot(req))
+                .expect("infallible")
+                .status());
+        }
+    } else {
+        let stack = layer(generous).layer(tower::service_fn(collect));
+        for req in reqs {
+            run(rt
+                .block_on(stack.clone().oneshot(req))
+                .expect("infallible")
+                .status());
+        }
     }
     eprintln!(
         "profile: {:.2} µs per delivery",
