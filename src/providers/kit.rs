@@ -413,17 +413,26 @@ pub(crate) fn single<'a>(
     all: http::header::GetAll<'a, http::HeaderValue>,
     label: &'static str,
 ) -> Result<Option<&'a str>, VerifyError> {
+    once(all, label)?
+        .map(|v| v.to_str().map_err(|_| VerifyError::MalformedHeader(label)))
+        .transpose()
+}
+
+/// The value among `all`, if any; every reading of a header sent at most
+/// once goes through here.
+///
+/// # Errors
+/// [`VerifyError::MalformedHeader`] naming `label` when repeated.
+fn once<'a>(
+    all: http::header::GetAll<'a, http::HeaderValue>,
+    label: &'static str,
+) -> Result<Option<&'a http::HeaderValue>, VerifyError> {
     let mut all = all.iter();
-    let Some(first) = all.next() else {
-        return Ok(None);
-    };
+    let first = all.next();
     if all.next().is_some() {
         return Err(VerifyError::MalformedHeader(label));
     }
-    first
-        .to_str()
-        .map(Some)
-        .map_err(|_| VerifyError::MalformedHeader(label))
+    Ok(first)
 }
 
 /// The raw bytes of a header sent at most once: a token compared byte for
@@ -436,12 +445,7 @@ pub(crate) fn header_bytes<'a, K: http::header::AsHeaderName>(
     name: K,
     label: &'static str,
 ) -> Result<Option<&'a [u8]>, VerifyError> {
-    let mut all = parts.headers.get_all(name).iter();
-    let first = all.next();
-    if all.next().is_some() {
-        return Err(VerifyError::MalformedHeader(label));
-    }
-    Ok(first.map(http::HeaderValue::as_bytes))
+    Ok(once(parts.headers.get_all(name), label)?.map(http::HeaderValue::as_bytes))
 }
 
 /// A required header (not the signature).
@@ -476,11 +480,7 @@ pub(crate) fn required_utf8<'a>(
     parts: &'a Parts,
     name: &'static str,
 ) -> Result<&'a str, VerifyError> {
-    let mut all = parts.headers.get_all(name).iter();
-    let value = all.next().ok_or(VerifyError::MissingHeader(name))?;
-    if all.next().is_some() {
-        return Err(VerifyError::MalformedHeader(name));
-    }
+    let value = once(parts.headers.get_all(name), name)?.ok_or(VerifyError::MissingHeader(name))?;
     match std::str::from_utf8(value.as_bytes()) {
         Ok("") => Err(VerifyError::MissingHeader(name)),
         Ok(v) => Ok(v),
