@@ -359,7 +359,9 @@ impl fmt::Display for Reason {
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     start: Option<Instant>,
-    verify_time: Option<Duration>,
+    // Nanoseconds, 0 when not measured: one word (a report lives in every
+    // delivery's future, which is kept under 1 KiB).
+    verify_nanos: u64,
     audit: Option<Box<Draft>>,
     outcome: Option<(Outcome, Reason)>,
 }
@@ -379,7 +381,7 @@ impl Report {
         }
         Self {
             start: Some(Instant::now()),
-            verify_time: None,
+            verify_nanos: 0,
             audit: observers.audit.as_ref().map(|_| {
                 Box::new(Draft {
                     received_at: SystemTime::now(),
@@ -397,7 +399,12 @@ impl Report {
     }
 
     pub(crate) fn set_verify_time(&mut self, d: Duration) {
-        self.verify_time = Some(d);
+        // At least 1: 0 means "not measured".
+        self.verify_nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
+    }
+
+    fn verify_time(&self) -> Option<Duration> {
+        (self.verify_nanos > 0).then(|| Duration::from_nanos(self.verify_nanos))
     }
 
     /// Keeps what verification proved, for the audit record.
@@ -424,12 +431,13 @@ impl Report {
             return;
         };
         let total = start.elapsed();
+        let verify_time = self.verify_time();
         let (outcome, reason) = self
             .outcome
             .unwrap_or((Outcome::HandlerError, Reason::Static("no outcome recorded")));
         if let Some(h) = observers.handles(provider, endpoint) {
             h.deliveries[outcome.index()].increment(1);
-            if let Some(v) = self.verify_time {
+            if let Some(v) = verify_time {
                 h.verify.record(v.as_secs_f64());
             }
             h.handling.record(total.as_secs_f64());
@@ -453,7 +461,7 @@ impl Report {
             key_label: verified.as_ref().and_then(|v| v.key_label().map(Arc::from)),
             client: draft.client,
             received_at: draft.received_at,
-            verify_time: self.verify_time,
+            verify_time,
             total_time: total,
         };
         let Ok(slot) = Arc::clone(&observers.audit_slots).try_acquire_owned() else {

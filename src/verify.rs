@@ -162,14 +162,13 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
 pub struct Verified {
     provider: &'static str,
     event_id: Option<String>,
-    event_type: Option<String>,
+    event_type: EventType,
     timestamp: Option<i64>,
     id_signed: bool,
     key_label: Option<Arc<str>>,
     key_retiring: bool,
     tenant: Option<Arc<str>>,
     content_digest: Option<[u8; 32]>,
-    deferred_type: Option<DeferredType>,
 }
 
 /// The secret or key that matched: its label and whether it is retiring.
@@ -177,6 +176,26 @@ pub struct Verified {
 pub(crate) struct KeyTag {
     pub(crate) label: Option<Arc<str>>,
     pub(crate) retiring: bool,
+}
+
+/// The event type: unknown, known, or a body field still to be read. One
+/// field rather than two (a type, and a field to read it from): this lives
+/// in every delivery's future, which is kept under 1 KiB.
+#[derive(Clone, PartialEq, Eq)]
+enum EventType {
+    Unknown,
+    Known(String),
+    InBody(DeferredType),
+}
+
+impl fmt::Debug for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown => f.write_str("None"),
+            Self::Known(t) => write!(f, "Some({t:?})"),
+            Self::InBody(d) => d.fmt(f),
+        }
+    }
 }
 
 /// An event type still to be read from a body field.
@@ -204,14 +223,13 @@ impl Verified {
         Self {
             provider,
             event_id: None,
-            event_type: None,
+            event_type: EventType::Unknown,
             timestamp: None,
             id_signed: false,
             key_label: None,
             key_retiring: false,
             tenant: None,
             content_digest: None,
-            deferred_type: None,
         }
     }
 
@@ -228,19 +246,22 @@ impl Verified {
 
     /// Sets the event type (`"invoice.paid"`, `"push"`).
     pub fn with_event_type(mut self, ty: impl Into<String>) -> Self {
-        self.event_type = Some(ty.into());
+        self.event_type = EventType::Known(ty.into());
         self
     }
 
     /// Says that the event type is the body field at `path`, to be read on
     /// the first [`event_type`](Self::event_type) call once the body is
     /// [attached](Self::attach_body). See [`Verifier::verify_deferred`].
+    /// A type already [set](Self::with_event_type) is kept.
     pub fn with_event_type_in_body(mut self, path: &'static [&'static str]) -> Self {
-        self.deferred_type = Some(DeferredType {
-            path,
-            body: None,
-            read: OnceLock::new(),
-        });
+        if !matches!(self.event_type, EventType::Known(_)) {
+            self.event_type = EventType::InBody(DeferredType {
+                path,
+                body: None,
+                read: OnceLock::new(),
+            });
+        }
         self
     }
 
@@ -248,8 +269,7 @@ impl Verified {
     /// it (see [`Verifier::verify_deferred`]). A no-op otherwise. Cloning
     /// [`Bytes`](bytes::Bytes) is a reference count: the body is not copied.
     pub fn attach_body(&mut self, body: bytes::Bytes) {
-        if let Some(d) = &mut self.deferred_type
-            && self.event_type.is_none()
+        if let EventType::InBody(d) = &mut self.event_type
             && d.body.is_none()
         {
             d.body = Some(body);
@@ -314,10 +334,11 @@ impl Verified {
     /// once, from the [attached](Self::attach_body) body (`None` until the
     /// body is attached).
     pub fn event_type(&self) -> Option<&str> {
-        if let Some(t) = &self.event_type {
-            return Some(t);
-        }
-        let d = self.deferred_type.as_ref()?;
+        let d = match &self.event_type {
+            EventType::Unknown => return None,
+            EventType::Known(t) => return Some(t),
+            EventType::InBody(d) => d,
+        };
         let body = d.body.as_ref()?;
         d.read
             .get_or_init(|| {
