@@ -566,6 +566,13 @@ mod tests {
     #[test]
     fn timestamps_must_be_plain_digits() {
         assert_eq!(parse_unix("1614265330", "t"), Ok(1_614_265_330));
+        assert_eq!(parse_unix("007", "t"), Ok(7));
+        assert_eq!(
+            parse_unix("999999999999999999", "t"),
+            Ok(999_999_999_999_999_999),
+            "18 digits, the most allowed"
+        );
+        assert!(parse_unix("1000000000000000000", "t").is_err(), "19 digits");
         for bad in [
             "",
             "+1",
