@@ -92,20 +92,22 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // We await before calling inner, so take the instance that was made
-        // ready and leave a fresh clone (see tower's "Be careful when cloning
-        // inner services").
-        let fresh = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, fresh);
         let endpoint = Endpoint::new(Arc::clone(&self.config));
         let span = endpoint.span();
         // A refusal that needs no await (a flood over the pre-authentication
-        // limit) is answered without building the delivery's future.
+        // limit) is answered without building the delivery's future, and
+        // without cloning the inner service: the instance made ready stays
+        // ready for the next call.
         #[allow(clippy::result_large_err)] // see `pre_check`
         let early = match span.in_scope(|| endpoint.pre_check(&req)) {
             Ok(early) => early,
             Err(res) => return ResponseFuture::ready(res.map(ResponseBody::own)),
         };
+        // We await before calling inner, so take the instance that was made
+        // ready and leave a fresh clone (see tower's "Be careful when cloning
+        // inner services").
+        let fresh = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, fresh);
         ResponseFuture::new(deliver(endpoint, ready, req, early).instrument(span))
     }
 }
@@ -388,6 +390,67 @@ mod tests {
     use super::*;
     use crate::providers::Stripe;
     use crate::{Secret, WebhookLayer};
+
+    /// Counts its clones; answers 200.
+    #[derive(Default)]
+    struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Self(Arc::clone(&self.0))
+        }
+    }
+
+    impl Service<Request<Full<Bytes>>> for Counted {
+        type Response = Response<Full<Bytes>>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+            std::future::ready(Ok(Response::new(Full::new(Bytes::new()))))
+        }
+    }
+
+    /// A refusal answered in `call` (here a flood over the pre-auth limit)
+    /// leaves the inner service as it was: no clone (for axum's boxed
+    /// route, an allocation), and the instance made ready stays for the
+    /// next call. A delivery that goes on takes the ready instance and
+    /// leaves one clone.
+    #[tokio::test]
+    async fn a_refusal_in_call_does_not_clone_the_inner_service() {
+        use tower::ServiceExt;
+        let secret = "whsec_clones";
+        let layer = WebhookLayer::builder(Stripe::new(Secret::text(secret).expect("secret")))
+            .pre_auth_limit(crate::rate_limit::RateLimit::per_minute(1).expect("limit"))
+            .build();
+        let inner = Counted::default();
+        let clones = Arc::clone(&inner.0);
+        let mut svc = layer.layer(inner);
+        let send = |id: &str| {
+            let body = format!(r#"{{"id":"{id}","type":"t"}}"#);
+            let now = crate::testing::unix(std::time::SystemTime::now());
+            let mut req = Request::post("/")
+                .header("content-type", "application/json")
+                .extension(crate::net::ClientAddr("192.0.2.7:1".parse().expect("addr")));
+            for (k, v) in &crate::testing::stripe(secret, now, body.as_bytes()) {
+                req = req.header(k, v);
+            }
+            req.body(Full::new(Bytes::from(body))).expect("request")
+        };
+        let count = || clones.load(std::sync::atomic::Ordering::SeqCst);
+        let first = svc.ready().await.expect("ready").call(send("evt_1")).await;
+        assert_eq!(first.expect("infallible").status(), StatusCode::OK);
+        assert_eq!(count(), 1, "the delivery took the ready instance");
+        let flood = svc.ready().await.expect("ready").call(send("evt_2")).await;
+        assert_eq!(
+            flood.expect("infallible").status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(count(), 1, "the refusal cloned nothing");
+    }
 
     /// The delivery's future is boxed on every request: it was 4.4 KiB as
     /// nested async fns, and 1.5 KiB as one. Under 1 KiB, glibc serves its
