@@ -102,6 +102,18 @@ struct Held<V, St> {
     report: Report,
 }
 
+/// The current span if it is a delivery's `webhook` span (see
+/// [`Endpoint::span`]), for recording its fields. Where a subscriber filters
+/// the `webhook` span out, the current span is the caller's own (an HTTP
+/// request span, say): nothing is recorded on it.
+fn delivery_span() -> Option<Span> {
+    let span = Span::current();
+    let ours = span
+        .metadata()
+        .is_some_and(|m| m.name() == "webhook" && m.target() == module_path!());
+    ours.then_some(span)
+}
+
 /// What [`Endpoint::admit`] decided.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // the common case is the large one
@@ -113,6 +125,17 @@ pub enum Admission<V: Verifier, St: IdempotencyStore> {
     Respond(Response<Bytes>),
     /// A verified delivery, claimed: call the handler.
     Admitted(Admitted<V, St>),
+}
+
+impl<V: Verifier, St: IdempotencyStore> Admission<V, St> {
+    /// Gives an admitted delivery's ticket the delivery's span, which the
+    /// caller of [`Endpoint::admit_checked`] holds.
+    pub(crate) fn in_span(mut self, span: Span) -> Self {
+        if let Self::Admitted(a) = &mut self {
+            a.ticket.span = span;
+        }
+        self
+    }
 }
 
 /// A verified, claimed delivery.
@@ -302,17 +325,18 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        self.admit_in(req).instrument(self.span()).await
+        let span = self.span();
+        self.admit_in(req, span.clone()).instrument(span).await
     }
 
-    /// [`admit`](Self::admit), in the delivery's span, already entered.
-    pub(crate) async fn admit_in<B>(&self, req: Request<B>) -> Admission<V, St>
+    /// [`admit`](Self::admit) inside `span`, already entered.
+    pub(crate) async fn admit_in<B>(&self, req: Request<B>, span: Span) -> Admission<V, St>
     where
         B: Body,
         B::Error: Into<BoxError>,
     {
         match self.pre_check(&req) {
-            Ok(early) => self.clone().admit_checked(req, early).await,
+            Ok(early) => self.clone().admit_checked(req, early).await.in_span(span),
             Err(res) => Admission::Respond(res),
         }
     }
@@ -397,9 +421,10 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
     /// Owns its endpoint (an `Arc`), so that the Tower service's future
     /// holds this one directly.
     ///
-    /// Runs in the delivery's span (both callers instrument it): it records
-    /// the event id on [`Span::current`], and the ticket keeps that span,
-    /// instead of a handle kept through the whole future.
+    /// Runs in the delivery's span (both callers enter it), where it
+    /// records the event id; it keeps no handle of its own (40 bytes): the
+    /// caller, which holds the span, gives it to the ticket
+    /// ([`Admission::in_span`]).
     pub(crate) fn admit_checked<B>(
         self,
         req: Request<B>,
@@ -470,8 +495,8 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
                     Answer::Refuse(e) => reject!(e),
                 }
             }
-            if let Some(id) = verified.event_id() {
-                Span::current().record("event_id", id);
+            if let (Some(id), Some(span)) = (verified.event_id(), delivery_span()) {
+                span.record("event_id", id);
             }
             // Only verified deliveries count, and before the claim: a
             // refused delivery leaves no trace in the store.
@@ -509,7 +534,8 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
                 ticket: Ticket {
                     guard,
                     tallies: held.tallies,
-                    span: Span::current(),
+                    // Given by the caller (`in_span`).
+                    span: Span::none(),
                     report: Some(held.report),
                 },
             })
@@ -634,17 +660,19 @@ fn reject(e: &WebhookError, report: &mut Report) -> Response<Bytes> {
     } else {
         tracing::info!(status = e.status().as_u16(), reason = %e, "webhook rejected");
     }
-    let span = tracing::Span::current();
-    span.record("outcome", e.code());
-    span.record("reason", tracing::field::display(e));
+    if let Some(span) = delivery_span() {
+        span.record("outcome", e.code());
+        span.record("reason", tracing::field::display(e));
+    }
     e.to_response()
 }
 
 fn record(report: &mut Report, outcome: Outcome, reason: &'static str) {
     report.set_outcome(outcome, Reason::Static(reason));
-    let span = tracing::Span::current();
-    span.record("outcome", outcome.as_str());
-    span.record("reason", reason);
+    if let Some(span) = delivery_span() {
+        span.record("outcome", outcome.as_str());
+        span.record("reason", reason);
+    }
     tracing::info!(outcome = outcome.as_str(), reason, "webhook delivery");
 }
 

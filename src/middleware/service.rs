@@ -12,7 +12,7 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tokio::sync::oneshot;
 use tower_service::Service;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::endpoint::{Admission, Admitted, Early, Endpoint, Ticket};
 use super::fast_ack::FastAck;
@@ -108,7 +108,7 @@ where
         // inner services").
         let fresh = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, fresh);
-        ResponseFuture::new(deliver(endpoint, ready, req, early).instrument(span))
+        ResponseFuture::new(deliver(endpoint, ready, req, early, span))
     }
 }
 
@@ -119,6 +119,7 @@ fn deliver<S, V, St, B, ResBody>(
     inner: S,
     req: Request<B>,
     early: Early,
+    span: Span,
 ) -> impl Future<Output = Result<Response<ResponseBody<ResBody>>, S::Error>> + Send + 'static
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,
@@ -133,6 +134,7 @@ where
 {
     let pool = endpoint.config().fast_ack.clone();
     Deliver {
+        span,
         stage: Stage::Admit {
             fut: endpoint.admit_checked(req, early),
         },
@@ -190,12 +192,26 @@ pin_project! {
     /// arguments; an async block awaiting the handler's future keeps it
     /// twice (as captured, and as awaited). Here each step holds only its
     /// own state, and the whole stays under 1 KiB (see the test below).
+    ///
+    /// It enters the delivery's span to poll and to drop its step (what
+    /// `Instrumented` would do), and gives the ticket that span: the span
+    /// is held once, here.
     struct Deliver<A, F, Fin, R, T, S, N, G> {
+        span: Span,
         #[pin]
         stage: Stage<A, F, Fin, R, T>,
         inner: Option<S>,
         next: N,
         finish: G,
+    }
+
+    impl<A, F, Fin, R, T, S, N, G> PinnedDrop for Deliver<A, F, Fin, R, T, S, N, G> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let _entered = this.span.enter();
+            // A claim released on drop logs in the delivery's span.
+            this.stage.set(Stage::Done);
+        }
     }
 }
 
@@ -214,10 +230,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let _entered = this.span.enter();
         loop {
             match this.stage.as_mut().project() {
                 StageProj::Admit { fut } => {
-                    let admitted = match std::task::ready!(fut.poll(cx)) {
+                    let admitted = match std::task::ready!(fut.poll(cx)).in_span(this.span.clone())
+                    {
                         Admission::Admitted(a) => a,
                         Admission::Respond(res) => {
                             this.stage.set(Stage::Done);
@@ -476,7 +494,7 @@ mod tests {
             let req = Request::post("/").body(body).expect("request");
             let early = endpoint.pre_check(&req).expect("passes the head checks");
             // What `call` boxes.
-            let fut = deliver(endpoint, svc.inner, req, early).instrument(tracing::Span::none());
+            let fut = deliver(endpoint, svc.inner, req, early, Span::none());
             std::mem::size_of_val(&fut)
         }
         let handler = tower::service_fn(|_: Request<Full<Bytes>>| async {

@@ -1,0 +1,159 @@
+//! The delivery's `webhook` span: the ticket keeps it, the event id and the
+//! outcome are recorded on it, and on nothing else when a subscriber
+//! filters it out (the caller's own span, an HTTP request's say, is left
+//! alone).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use tower_webhook::middleware::Admission;
+use tower_webhook::providers::GitHub;
+use tower_webhook::{Secret, WebhookLayer, testing};
+
+const SECRET: &str = "gh-span-secret";
+const BODY: &[u8] = br#"{"ref":"main"}"#;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf-8 log")
+    }
+}
+
+/// A subscriber writing to `sink`, with `filter` (an `EnvFilter` string).
+fn subscriber(sink: Captured, filter: &str) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish()
+}
+
+fn delivery(id: &str) -> Request<Full<Bytes>> {
+    let mut req = Request::post("/hooks/github").header("content-type", "application/json");
+    for (k, v) in &testing::github(SECRET, id, "push", BODY) {
+        req = req.header(k, v);
+    }
+    req.body(Full::new(Bytes::from_static(BODY)))
+        .expect("request")
+}
+
+fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+#[test]
+fn the_ticket_keeps_the_webhook_span_with_the_event_id() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(captured.clone(), "info"));
+    let endpoint = WebhookLayer::new(GitHub::new(Secret::text(SECRET).expect("secret"))).endpoint();
+    run(async {
+        let Admission::Admitted(a) = endpoint.admit(delivery("d-span-1")).await else {
+            panic!("refused")
+        };
+        let span = a.ticket.span().clone();
+        assert_eq!(span.metadata().map(|m| m.name()), Some("webhook"));
+        span.in_scope(|| tracing::info!("handler ran"));
+        a.ticket.finish(true).await;
+    });
+    let log = captured.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("handler ran"))
+        .unwrap_or_else(|| panic!("no handler line in {log}"));
+    assert!(
+        line.contains("webhook{") && line.contains("event_id=\"d-span-1\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn with_the_webhook_span_filtered_out_the_callers_span_is_left_alone() {
+    let captured = Captured::default();
+    // Our info-level span and events are off; the caller's span is on.
+    let _guard =
+        tracing::subscriber::set_default(subscriber(captured.clone(), "info,tower_webhook=warn"));
+    let endpoint = WebhookLayer::new(GitHub::new(Secret::text(SECRET).expect("secret"))).endpoint();
+    let request = tracing::info_span!(
+        "request",
+        event_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        reason = tracing::field::Empty,
+    );
+    run(async {
+        let _entered = request.enter();
+        let Admission::Admitted(a) = endpoint.admit(delivery("d-span-2")).await else {
+            panic!("refused")
+        };
+        assert!(
+            a.ticket.span().is_disabled(),
+            "the ticket holds the (filtered) webhook span, not the caller's: {:?}",
+            a.ticket.span().metadata().map(|m| m.name())
+        );
+        a.ticket.finish(true).await;
+        // A duplicate: its outcome is recorded on the webhook span only.
+        let Admission::Respond(res) = endpoint.admit(delivery("d-span-2")).await else {
+            panic!("a duplicate is answered")
+        };
+        assert_eq!(res.status(), 200);
+        tracing::warn!("after the deliveries");
+    });
+    let log = captured.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("after the deliveries"))
+        .unwrap_or_else(|| panic!("no probe line in {log}"));
+    assert!(
+        !line.contains("d-span-2") && !line.contains("outcome") && !line.contains("reason"),
+        "fields were recorded on the caller's span: {line}"
+    );
+}
+
+#[test]
+fn the_tower_service_runs_the_handler_in_the_webhook_span() {
+    use tower::ServiceExt;
+    use tower_layer::Layer;
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(subscriber(captured.clone(), "info"));
+    let layer = WebhookLayer::new(GitHub::new(Secret::text(SECRET).expect("secret")));
+    let svc = layer.layer(tower::service_fn(|_: Request<Full<Bytes>>| async {
+        tracing::info!("handler ran");
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+    }));
+    let res = run(svc.oneshot(delivery("d-span-3"))).expect("infallible");
+    assert_eq!(res.status(), 200);
+    let log = captured.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("handler ran"))
+        .unwrap_or_else(|| panic!("no handler line in {log}"));
+    assert!(
+        line.contains("webhook{") && line.contains("event_id=\"d-span-3\""),
+        "{line}"
+    );
+    // The outcome line is logged in the span too.
+    assert!(
+        log.lines()
+            .any(|l| l.contains("webhook delivery") && l.contains("d-span-3")),
+        "{log}"
+    );
+}
