@@ -127,17 +127,6 @@ pub enum Admission<V: Verifier, St: IdempotencyStore> {
     Admitted(Admitted<V, St>),
 }
 
-impl<V: Verifier, St: IdempotencyStore> Admission<V, St> {
-    /// Gives an admitted delivery's ticket the delivery's span, which the
-    /// caller of [`Endpoint::admit_checked`] holds.
-    pub(crate) fn in_span(mut self, span: Span) -> Self {
-        if let Self::Admitted(a) = &mut self {
-            a.ticket.span = span;
-        }
-        self
-    }
-}
-
 /// A verified, claimed delivery.
 #[derive(Debug)]
 pub struct Admitted<V: Verifier, St: IdempotencyStore> {
@@ -188,6 +177,12 @@ impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
     /// outcome): run the handler in it to have its log lines carry them.
     pub fn span(&self) -> &Span {
         &self.span
+    }
+
+    /// Gives the ticket the delivery's span, which the caller of
+    /// [`Endpoint::admit_checked`] holds.
+    pub(crate) fn set_span(&mut self, span: Span) {
+        self.span = span;
     }
 
     /// Completes the claim when `success` (the handler answered 2xx), else
@@ -336,7 +331,13 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         B::Error: Into<BoxError>,
     {
         match self.pre_check(&req) {
-            Ok(early) => self.clone().admit_checked(req, early).await.in_span(span),
+            Ok(early) => match self.clone().admit_checked(req, early).await {
+                Admission::Admitted(mut a) => {
+                    a.ticket.set_span(span);
+                    Admission::Admitted(a)
+                }
+                refused => refused,
+            },
             Err(res) => Admission::Respond(res),
         }
     }
@@ -424,7 +425,7 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
     /// Runs in the delivery's span (both callers enter it), where it
     /// records the event id; it keeps no handle of its own (40 bytes): the
     /// caller, which holds the span, gives it to the ticket
-    /// ([`Admission::in_span`]).
+    /// ([`Ticket::set_span`]).
     pub(crate) fn admit_checked<B>(
         self,
         req: Request<B>,
@@ -534,7 +535,7 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
                 ticket: Ticket {
                     guard,
                     tallies: held.tallies,
-                    // Given by the caller (`in_span`).
+                    // Given by the caller (`set_span`).
                     span: Span::none(),
                     report: Some(held.report),
                 },

@@ -234,9 +234,11 @@ where
         loop {
             match this.stage.as_mut().project() {
                 StageProj::Admit { fut } => {
-                    let admitted = match std::task::ready!(fut.poll(cx)).in_span(this.span.clone())
-                    {
-                        Admission::Admitted(a) => a,
+                    let admitted = match std::task::ready!(fut.poll(cx)) {
+                        Admission::Admitted(mut a) => {
+                            a.ticket.set_span(this.span.clone());
+                            a
+                        }
                         Admission::Respond(res) => {
                             this.stage.set(Stage::Done);
                             return Poll::Ready(Ok(res.map(ResponseBody::own)));
