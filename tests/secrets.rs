@@ -3,46 +3,19 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::routing::post;
 use axum::{Extension, Router};
-use common::{now, post as send_post, serve};
+use common::{Captured, now, post as send_post, serve};
 use tower_webhook::providers::{GitHub, StandardWebhooks, Stripe};
 use tower_webhook::{Secret, Verified, WebhookLayer, testing};
 
 const GH: &str = "gh-super-secret-value-1234";
 const STD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf-8 log")
-    }
+    let guard = tracing::subscriber::set_default(captured.subscriber("trace"));
+    (captured, guard)
 }
 
 #[test]
@@ -96,7 +69,7 @@ async fn logs_of_accepted_and_rejected_deliveries_hold_no_secret_or_signature() 
         200
     );
 
-    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8 log");
+    let log = captured.text();
     assert!(log.contains("accepted"), "the log records outcomes:\n{log}");
     assert!(
         log.contains("no signature matches"),

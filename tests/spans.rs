@@ -3,10 +3,10 @@
 //! filters it out (the caller's own span, an HTTP request's say, is left
 //! alone).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
 use bytes::Bytes;
+use common::Captured;
 use http::Request;
 use http_body_util::Full;
 use tower_webhook::middleware::Admission;
@@ -15,34 +15,6 @@ use tower_webhook::{Secret, WebhookLayer, testing};
 
 const SECRET: &str = "gh-span-secret";
 const BODY: &[u8] = br#"{"ref":"main"}"#;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf-8 log")
-    }
-}
-
-/// A subscriber writing to `sink`, with `filter` (an `EnvFilter` string).
-fn subscriber(sink: Captured, filter: &str) -> impl tracing::Subscriber + Send + Sync {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish()
-}
 
 fn delivery(id: &str) -> Request<Full<Bytes>> {
     let mut req = Request::post("/hooks/github").header("content-type", "application/json");
@@ -64,7 +36,7 @@ fn run<T>(f: impl std::future::Future<Output = T>) -> T {
 #[test]
 fn the_ticket_keeps_the_webhook_span_with_the_event_id() {
     let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(subscriber(captured.clone(), "info"));
+    let _guard = tracing::subscriber::set_default(captured.subscriber("info"));
     let endpoint = WebhookLayer::new(GitHub::new(Secret::text(SECRET).expect("secret"))).endpoint();
     run(async {
         let Admission::Admitted(a) = endpoint.admit(delivery("d-span-1")).await else {
@@ -90,8 +62,7 @@ fn the_ticket_keeps_the_webhook_span_with_the_event_id() {
 fn with_the_webhook_span_filtered_out_the_callers_span_is_left_alone() {
     let captured = Captured::default();
     // Our info-level span and events are off; the caller's span is on.
-    let _guard =
-        tracing::subscriber::set_default(subscriber(captured.clone(), "info,tower_webhook=warn"));
+    let _guard = tracing::subscriber::set_default(captured.subscriber("info,tower_webhook=warn"));
     let endpoint = WebhookLayer::new(GitHub::new(Secret::text(SECRET).expect("secret"))).endpoint();
     let request = tracing::info_span!(
         "request",
@@ -133,7 +104,7 @@ fn the_tower_service_runs_the_handler_in_the_webhook_span() {
     use tower::ServiceExt;
     use tower_layer::Layer;
     let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(subscriber(captured.clone(), "info"));
+    let _guard = tracing::subscriber::set_default(captured.subscriber("info"));
     let layer = WebhookLayer::new(GitHub::new(Secret::text(SECRET).expect("secret")));
     let svc = layer.layer(tower::service_fn(|_: Request<Full<Bytes>>| async {
         tracing::info!("handler ran");

@@ -580,3 +580,36 @@ macro_rules! store_bounds {
         }
     };
 }
+
+/// A log sink for a `tracing` subscriber: what was written, as text.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf-8 log")
+    }
+
+    /// A plain-text `fmt` subscriber writing here, with `filter` (an
+    /// `EnvFilter` directive string such as `"trace"` or
+    /// `"info,tower_webhook=warn"`).
+    pub fn subscriber(&self, filter: &str) -> impl tracing::Subscriber + Send + Sync + use<> {
+        let sink = self.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish()
+    }
+}
