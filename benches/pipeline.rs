@@ -25,6 +25,17 @@
 //! Each fresh delivery carries a new event id, signed before the timed part
 //! (`iter_batched`). After the timings, the heap allocations of one delivery
 //! are counted with a counting global allocator and printed.
+//!
+//! Two modes without criterion: `PIPELINE_PROFILE=<n>` (n deliveries
+//! through one stack, for `perf record`) and `PIPELINE_INTERLEAVED=<rounds>`
+//! (every case timed round by round, one batch right after the other, and
+//! each round's ratios: on a machine whose speed changes by phases, these
+//! hold where criterion's, measured seconds apart, do not):
+//!
+//! ```text
+//! cargo bench --bench pipeline --no-run
+//! PIPELINE_INTERLEAVED=2000 target/release/deps/pipeline-<hash>
+//! ```
 
 // `criterion_group!` makes an undocumented public fn.
 #![allow(missing_docs)]
@@ -409,12 +420,230 @@ fn profile(n: u64) {
     );
 }
 
+/// `PIPELINE_INTERLEAVED=<rounds>`: no criterion; the pipeline ratios
+/// measured round by round. Each round times a batch of [`BATCH`] fresh
+/// deliveries through each stack, the bare service, the raw HMAC, and the
+/// refusal, one batch right after the other (in an order that rotates),
+/// and computes the round's ratios; the medians and quartiles over the
+/// rounds are printed. A machine whose speed changes by phases (another
+/// tenant on the same cores) moves all the batches of a round alike, so
+/// the ratios hold where criterion's, measured seconds apart, do not.
+/// Per-delivery time of a batch that took `spent`.
+fn per_delivery(spent: std::time::Duration) -> f64 {
+    spent.as_secs_f64() * 1e9 / BATCH as f64
+}
+
+/// Per-delivery time of `reqs` through `svc`, one after the other.
+fn batch<S>(rt: &tokio::runtime::Runtime, svc: &S, reqs: Vec<Request<Full<Bytes>>>) -> f64
+where
+    S: tower::Service<Request<Full<Bytes>>> + Clone,
+{
+    let start = std::time::Instant::now();
+    for req in reqs {
+        drop(black_box(rt.block_on(svc.clone().oneshot(req))));
+    }
+    per_delivery(start.elapsed())
+}
+
+fn interleaved(rounds: usize) {
+    use std::time::Instant;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let at = SystemTime::now();
+    let peer: SocketAddr = "10.1.2.3:4000".parse().expect("addr");
+    let generous = RateLimit::per_second(1_000_000)
+        .and_then(|l| l.burst(1_000_000))
+        .expect("limit");
+    let stripe = layer(generous).layer(tower::service_fn(collect));
+    let typed_stack = layer(generous).layer(tower::service_fn(typed));
+    let standard = stack_for(StandardWebhooks::new(standard_secret()), generous)
+        .layer(tower::service_fn(collect));
+    let strict = layer(RateLimit::per_minute(1).expect("limit")).layer(tower::service_fn(collect));
+    let bare = tower::service_fn(collect);
+    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    let std_key = Hmac::<Sha256>::new_from_slice(standard_secret().expose()).expect("key");
+    let ts = testing::unix(at).to_string();
+    let body = event(9);
+    let std_id = standard_id(9);
+    let flood = event(8);
+    // Each stack answers what it should (the flood's first is allowed).
+    drop(rt.block_on(strict.clone().oneshot(request(&flood, at, peer))));
+    let status = |res: Result<Response<_>, Infallible>| res.expect("infallible").status();
+    assert_eq!(
+        status(rt.block_on(strict.clone().oneshot(request(&flood, at, peer)))),
+        429
+    );
+    let probe = u64::MAX - 1;
+    assert_eq!(
+        status(rt.block_on(stripe.clone().oneshot(request(&event(probe), at, peer)))),
+        200
+    );
+    assert_eq!(
+        status(
+            rt.block_on(
+                typed_stack
+                    .clone()
+                    .oneshot(request(&event(probe), at, peer))
+            )
+        ),
+        200
+    );
+    assert_eq!(
+        status(rt.block_on(standard.clone().oneshot(standard_request(probe, at, peer)))),
+        200
+    );
+
+    let mut n = 0u64;
+    let mut fresh = |build: &dyn Fn(u64) -> Request<Full<Bytes>>| -> Vec<_> {
+        (0..BATCH)
+            .map(|_| {
+                n += 1;
+                build(n)
+            })
+            .collect()
+    };
+    let raw_batch = |key: &Hmac<Sha256>, parts: &[&[u8]]| {
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            black_box(floor::hmac_sha256(key, black_box(parts)));
+        }
+        per_delivery(start.elapsed())
+    };
+    #[derive(Default)]
+    struct Round {
+        bare: f64,
+        stripe: f64,
+        typed: f64,
+        standard: f64,
+        raw: f64,
+        std_raw: f64,
+        limited: f64,
+    }
+    const CASES: usize = 7;
+    let mut all = Vec::with_capacity(rounds);
+    eprintln!("interleaved: {rounds} rounds of {BATCH} deliveries per case");
+    for r in 0..rounds {
+        let mut round = Round::default();
+        let mut reqs_bare = fresh(&|i| request(&event(i), at, peer));
+        let mut reqs_stripe = fresh(&|i| request(&event(i), at, peer));
+        let mut reqs_typed = fresh(&|i| request(&event(i), at, peer));
+        let mut reqs_std = fresh(&|i| standard_request(i, at, peer));
+        let mut reqs_flood: Vec<_> = (0..BATCH).map(|_| request(&flood, at, peer)).collect();
+        // Rotate the order: no case is always first or last.
+        for j in 0..CASES {
+            match (r + j) % CASES {
+                0 => round.bare = batch(&rt, &bare, std::mem::take(&mut reqs_bare)),
+                1 => round.stripe = batch(&rt, &stripe, std::mem::take(&mut reqs_stripe)),
+                2 => round.typed = batch(&rt, &typed_stack, std::mem::take(&mut reqs_typed)),
+                3 => round.standard = batch(&rt, &standard, std::mem::take(&mut reqs_std)),
+                4 => round.limited = batch(&rt, &strict, std::mem::take(&mut reqs_flood)),
+                5 => round.raw = raw_batch(&key, &[ts.as_bytes(), b".", body.as_bytes()]),
+                _ => {
+                    round.std_raw = raw_batch(
+                        &std_key,
+                        &[
+                            std_id.as_bytes(),
+                            b".",
+                            ts.as_bytes(),
+                            b".",
+                            body.as_bytes(),
+                        ],
+                    )
+                }
+            }
+        }
+        all.push(round);
+    }
+    let quartiles = |mut v: Vec<f64>| -> (f64, f64, f64) {
+        v.sort_by(f64::total_cmp);
+        let q = |quarters: usize| v.get((v.len() - 1) * quarters / 4).copied().unwrap_or(0.0);
+        (q(1), q(2), q(3))
+    };
+    let show = |label: &str, v: Vec<f64>, unit: &str, target: Option<(f64, bool)>| {
+        let (q1, m, q3) = quartiles(v);
+        let verdict = match target {
+            Some((t, at_most)) => {
+                let met = if at_most { m <= t } else { m >= t };
+                let sign = if at_most { "≤" } else { "≥" };
+                format!(
+                    "  (target {sign} {t:.2}: {})",
+                    if met { "met" } else { "NOT met" }
+                )
+            }
+            None => String::new(),
+        };
+        println!("{label:<58} {m:>8.3}{unit} [{q1:.3} – {q3:.3}]{verdict}");
+    };
+    println!("\nPer delivery, median [quartiles] over {rounds} rounds:");
+    show("bare", all.iter().map(|r| r.bare).collect(), " ns", None);
+    show(
+        "layer_collect (Stripe)",
+        all.iter().map(|r| r.stripe).collect(),
+        " ns",
+        None,
+    );
+    show(
+        "layer_typed",
+        all.iter().map(|r| r.typed).collect(),
+        " ns",
+        None,
+    );
+    show(
+        "standard_collect",
+        all.iter().map(|r| r.standard).collect(),
+        " ns",
+        None,
+    );
+    show(
+        "rate_limited",
+        all.iter().map(|r| r.limited).collect(),
+        " ns",
+        None,
+    );
+    show("raw_hmac", all.iter().map(|r| r.raw).collect(), " ns", None);
+    show(
+        "standard_raw_hmac",
+        all.iter().map(|r| r.std_raw).collect(),
+        " ns",
+        None,
+    );
+    println!("\nRatios, each round's own, median [quartiles]:");
+    show(
+        "pipeline cost, Stripe (layer_collect - bare) / raw_hmac",
+        all.iter().map(|r| (r.stripe - r.bare) / r.raw).collect(),
+        "",
+        Some((2.5, true)),
+    );
+    show(
+        "pipeline cost, Standard (standard_collect - bare) / its raw",
+        all.iter()
+            .map(|r| (r.standard - r.bare) / r.std_raw)
+            .collect(),
+        "",
+        Some((2.5, true)),
+    );
+    show(
+        "rate_limited / layer_typed",
+        all.iter().map(|r| r.limited / r.typed).collect(),
+        "",
+        Some((0.25, true)),
+    );
+}
+
 fn main() {
     if let Some(n) = std::env::var("PIPELINE_PROFILE")
         .ok()
         .and_then(|v| v.parse().ok())
     {
         return profile(n);
+    }
+    if let Some(rounds) = std::env::var("PIPELINE_INTERLEAVED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return interleaved(rounds);
     }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
