@@ -141,6 +141,32 @@ fn standard_secret() -> Secret {
     Secret::standard_webhooks(STD_SECRET).expect("secret")
 }
 
+/// What every mode starts with: a current-thread runtime, the signing
+/// time, the client's address and a pre-authentication limit that never
+/// refuses here.
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    at: SystemTime,
+    peer: SocketAddr,
+    generous: RateLimit,
+}
+
+impl Setup {
+    fn new() -> Self {
+        Self {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime"),
+            at: SystemTime::now(),
+            peer: "10.1.2.3:4000".parse().expect("addr"),
+            generous: RateLimit::per_second(1_000_000)
+                .and_then(|l| l.burst(1_000_000))
+                .expect("limit"),
+        }
+    }
+}
+
 /// Heap allocations (count, bytes) of `n` runs of `f`, per run.
 fn allocations(n: u64, mut f: impl FnMut(u64)) -> (f64, f64) {
     let region = Region::new(GLOBAL);
@@ -155,15 +181,12 @@ fn allocations(n: u64, mut f: impl FnMut(u64)) -> (f64, f64) {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
-    let at = SystemTime::now();
-    let peer: SocketAddr = "10.1.2.3:4000".parse().expect("addr");
-    let generous = RateLimit::per_second(1_000_000)
-        .and_then(|l| l.burst(1_000_000))
-        .expect("limit");
+    let Setup {
+        rt,
+        at,
+        peer,
+        generous,
+    } = Setup::new();
     let stack_collect = layer(generous).layer(tower::service_fn(collect));
     let stack_typed = layer(generous).layer(tower::service_fn(typed));
     let bare = tower::service_fn(collect);
@@ -370,15 +393,12 @@ fn bench(c: &mut Criterion) {
 const BATCH: u64 = 64;
 
 fn profile(n: u64) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
-    let at = SystemTime::now();
-    let peer: SocketAddr = "10.1.2.3:4000".parse().expect("addr");
-    let generous = RateLimit::per_second(1_000_000)
-        .and_then(|l| l.burst(1_000_000))
-        .expect("limit");
+    let Setup {
+        rt,
+        at,
+        peer,
+        generous,
+    } = Setup::new();
     let standard = std::env::var("PIPELINE_PROFILE_STACK").is_ok_and(|v| v == "standard");
     let build = |i: u64| {
         if standard {
@@ -447,15 +467,12 @@ where
 
 fn interleaved(rounds: usize) {
     use std::time::Instant;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
-    let at = SystemTime::now();
-    let peer: SocketAddr = "10.1.2.3:4000".parse().expect("addr");
-    let generous = RateLimit::per_second(1_000_000)
-        .and_then(|l| l.burst(1_000_000))
-        .expect("limit");
+    let Setup {
+        rt,
+        at,
+        peer,
+        generous,
+    } = Setup::new();
     let stripe = layer(generous).layer(tower::service_fn(collect));
     let typed_stack = layer(generous).layer(tower::service_fn(typed));
     let standard = stack_for(StandardWebhooks::new(standard_secret()), generous)
