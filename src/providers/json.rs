@@ -14,6 +14,48 @@ pub(crate) type Paths<'a> = &'a [&'a [&'a str]];
 /// type. Only the first occurrence of a key counts. Invalid JSON yields what
 /// was found before the error.
 pub(crate) fn fields<const N: usize>(body: &[u8], paths: &[&[&str]; N]) -> [Option<String>; N] {
+    // One top-level field that comes first (Stripe's `id`): read it
+    // without starting a parser.
+    if let [[key]] = paths.as_slice()
+        && let Some(value) = leading_string(body, key)
+    {
+        let mut value = Some(value);
+        return std::array::from_fn(|_| value.take());
+    }
+    scan(body, paths)
+}
+
+/// The value of `key` when it is the object's first field and a string
+/// with neither escapes nor control characters, as in `{"id":"evt_1",…`;
+/// `None` (scan the body) otherwise. Where it answers, the scan answers
+/// the same: it too takes the first occurrence and stops there without
+/// reading further. Whitespace is JSON's (space, tab, LF, CR).
+fn leading_string(body: &[u8], key: &str) -> Option<String> {
+    fn skip_ws(bytes: &[u8]) -> &[u8] {
+        let n = bytes
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .unwrap_or(bytes.len());
+        bytes.get(n..).unwrap_or_default()
+    }
+    let rest = skip_ws(body).strip_prefix(b"{")?;
+    let rest = skip_ws(rest).strip_prefix(b"\"")?;
+    let rest = rest.strip_prefix(key.as_bytes())?.strip_prefix(b"\"")?;
+    let rest = skip_ws(rest).strip_prefix(b":")?;
+    let rest = skip_ws(rest).strip_prefix(b"\"")?;
+    let end = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if rest.get(end) != Some(&b'"') {
+        return None;
+    }
+    std::str::from_utf8(rest.get(..end)?)
+        .ok()
+        .map(str::to_owned)
+}
+
+/// [`fields`] by a streaming parse that skips what it does not want.
+fn scan<const N: usize>(body: &[u8], paths: &[&[&str]; N]) -> [Option<String>; N] {
     let mut slots: [Option<String>; N] = std::array::from_fn(|_| None);
     let mut remaining = N;
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -189,6 +231,53 @@ impl<'de> serde::Deserialize<'de> for Scalar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The leading-field shortcut answers as the scan does, or leaves the
+    /// body to it.
+    #[test]
+    fn a_leading_field_is_read_as_the_scan_reads_it() {
+        let cases: &[&[u8]] = &[
+            br#"{"id":"evt_1","type":"t"}"#,
+            b" \t\r\n{ \n\"id\" \t: \r\"evt_2\" ,\"type\":\"t\"}",
+            br#"{"id":""}"#,
+            br#"{"id":"evt_3""#,
+            br#"{"id":"evt_3" garbage"#,
+            br#"{"id":"caf\u00e9"}"#,
+            br#"{"id":"a\"b"}"#,
+            br#"{"\u0069d":"evt_4"}"#,
+            br#"{"idx":"no","id":"evt_5"}"#,
+            br#"{"type":"t","id":"evt_6"}"#,
+            br#"{"id":123}"#,
+            br#"{"id":null,"x":1}"#,
+            br#"{"id":{"nested":"x"}}"#,
+            br#"[{"id":"evt_7"}]"#,
+            br#""id""#,
+            b"{\"id\":\"tab\there\"}",
+            b"{\"id\":\"\xff\xfe\"}",
+            "{\"id\":\"évt_8\"}".as_bytes(),
+            b"\x0b{\"id\":\"evt_9\"}",
+            b"",
+        ];
+        for body in cases {
+            let fast = fields(body, &[&["id"]]);
+            let slow = scan(body, &[&["id"]]);
+            assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(body));
+            if let Some(v) = leading_string(body, "id") {
+                assert_eq!(slow, [Some(v)], "{:?}", String::from_utf8_lossy(body));
+            }
+        }
+        // The shortcut does answer where it can.
+        assert_eq!(
+            leading_string(br#" {"id" : "evt_1", "x": 1}"#, "id").as_deref(),
+            Some("evt_1")
+        );
+        assert_eq!(
+            leading_string("{\"id\":\"évt\"}".as_bytes(), "id").as_deref(),
+            Some("évt")
+        );
+        assert_eq!(leading_string(br#"{"id":"a\"b"}"#, "id"), None);
+        assert_eq!(leading_string(br#"{"type":"t","id":"x"}"#, "id"), None);
+    }
 
     #[test]
     fn finds_top_level_and_nested_fields() {
