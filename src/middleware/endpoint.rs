@@ -632,13 +632,19 @@ fn check_media_type(headers: &http::HeaderMap, allowed: &[&str]) -> Result<(), W
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
+    // As bytes: the allowed types are ASCII, so a value with anything else
+    // in its essence matches none of them.
+    let value = value.as_bytes();
     let essence = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
-        .unwrap_or_default();
-    if allowed.iter().any(|a| a.eq_ignore_ascii_case(essence)) {
+        .iter()
+        .position(|&b| b == b';')
+        .and_then(|end| value.get(..end))
+        .unwrap_or(value)
+        .trim_ascii();
+    if allowed
+        .iter()
+        .any(|a| a.as_bytes().eq_ignore_ascii_case(essence))
+    {
         Ok(())
     } else {
         Err(WebhookError::UnsupportedMediaType)
@@ -896,6 +902,53 @@ mod tests {
             .build()
             .expect("runtime")
             .block_on(f)
+    }
+
+    #[test]
+    fn the_media_type_is_its_essence_compared_without_case() {
+        let allowed = ["application/json", "application/x-www-form-urlencoded"];
+        let check = |value: Option<&[u8]>| {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = value {
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_bytes(v).expect("header value"),
+                );
+            }
+            check_media_type(&headers, &allowed).is_ok()
+        };
+        for ok in [
+            &b"application/json"[..],
+            b"APPLICATION/Json",
+            b"application/json; charset=utf-8",
+            b"application/json;",
+            b" application/json ;charset=utf-8",
+            b"application/x-www-form-urlencoded",
+        ] {
+            assert!(check(Some(ok)), "{:?}", String::from_utf8_lossy(ok));
+        }
+        assert!(check(None), "no Content-Type: left to the verifier");
+        for refused in [
+            &b"text/plain"[..],
+            b"application/jsonx",
+            b"application/json-patch+json",
+            b"",
+            b"; application/json",
+            b"application/j\xc3\xa9son",
+            b"application/json\xff",
+        ] {
+            assert!(
+                !check(Some(refused)),
+                "{:?}",
+                String::from_utf8_lossy(refused)
+            );
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+        assert!(
+            check_media_type(&headers, &[]).is_ok(),
+            "no list: anything goes"
+        );
     }
 
     #[test]
