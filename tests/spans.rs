@@ -47,13 +47,17 @@ fn the_ticket_keeps_the_webhook_span_with_the_event_id() {
         span.in_scope(|| tracing::info!("handler ran"));
         a.ticket.finish(true).await;
     });
-    let log = captured.text();
+    handler_ran_in_the_span(&captured.text(), "d-span-1");
+}
+
+/// The handler's line is logged in the `webhook` span, with the event id.
+fn handler_ran_in_the_span(log: &str, id: &str) {
     let line = log
         .lines()
         .find(|l| l.contains("handler ran"))
         .unwrap_or_else(|| panic!("no handler line in {log}"));
     assert!(
-        line.contains("webhook{") && line.contains("event_id=\"d-span-1\""),
+        line.contains("webhook{") && line.contains(&format!("event_id=\"{id}\"")),
         "{line}"
     );
 }
@@ -113,14 +117,7 @@ fn the_tower_service_runs_the_handler_in_the_webhook_span() {
     let res = run(svc.oneshot(delivery("d-span-3"))).expect("infallible");
     assert_eq!(res.status(), 200);
     let log = captured.text();
-    let line = log
-        .lines()
-        .find(|l| l.contains("handler ran"))
-        .unwrap_or_else(|| panic!("no handler line in {log}"));
-    assert!(
-        line.contains("webhook{") && line.contains("event_id=\"d-span-3\""),
-        "{line}"
-    );
+    handler_ran_in_the_span(&log, "d-span-3");
     // The outcome line is logged in the span too.
     assert!(
         log.lines()
