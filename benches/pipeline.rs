@@ -141,6 +141,69 @@ fn standard_secret() -> Secret {
     Secret::standard_webhooks(STD_SECRET).expect("secret")
 }
 
+type Stack<S, V> = tower_webhook::WebhookService<S, V, tower_webhook::MemoryStore>;
+
+/// The stacks every mode runs, each with its own store, around the
+/// collecting service `C` or the typed one `T`.
+struct Stacks<C, T> {
+    /// Stripe: verify + claim + complete (`layer_collect`).
+    stripe: Stack<C, Stripe>,
+    /// The same around a typed parse of the body (`layer_typed`).
+    typed: Stack<T, Stripe>,
+    /// Standard Webhooks, whose id is a signed header (`standard_collect`).
+    standard: Stack<C, StandardWebhooks>,
+    /// One request a minute: after the first, every one is refused
+    /// (`rate_limited`).
+    strict: Stack<C, Stripe>,
+}
+
+impl<C: Clone, T> Stacks<C, T> {
+    fn new(collect: C, typed: T, generous: RateLimit) -> Self {
+        Self {
+            stripe: layer(generous).layer(collect.clone()),
+            typed: layer(generous).layer(typed),
+            standard: stack_for(StandardWebhooks::new(standard_secret()), generous)
+                .layer(collect.clone()),
+            strict: layer(RateLimit::per_minute(1).expect("limit")).layer(collect),
+        }
+    }
+}
+
+/// The floors: raw HMAC-SHA256 of what each scheme signs, over one 1 KiB
+/// body, keyed once (as the verifiers are).
+struct Floors {
+    stripe: Hmac<Sha256>,
+    standard: Hmac<Sha256>,
+    ts: String,
+    body: String,
+    std_id: String,
+}
+
+impl Floors {
+    fn new(at: SystemTime) -> Self {
+        Self {
+            stripe: Hmac::new_from_slice(SECRET.as_bytes()).expect("key"),
+            standard: Hmac::new_from_slice(standard_secret().expose()).expect("key"),
+            ts: testing::unix(at).to_string(),
+            body: event(9),
+            std_id: standard_id(9),
+        }
+    }
+
+    /// Stripe's signed content: `t.body`.
+    fn stripe(&self) -> [u8; 32] {
+        let body = black_box(self.body.as_bytes());
+        floor::hmac_sha256(&self.stripe, &[self.ts.as_bytes(), b".", body])
+    }
+
+    /// Standard Webhooks' signed content: `id.ts.body`.
+    fn standard(&self) -> [u8; 32] {
+        let body = black_box(self.body.as_bytes());
+        let parts = [self.std_id.as_bytes(), b".", self.ts.as_bytes(), b".", body];
+        floor::hmac_sha256(&self.standard, &parts)
+    }
+}
+
 /// What every mode starts with: a current-thread runtime, the signing
 /// time, the client's address and a pre-authentication limit that never
 /// refuses here.
@@ -187,8 +250,12 @@ fn bench(c: &mut Criterion) {
         peer,
         generous,
     } = Setup::new();
-    let stack_collect = layer(generous).layer(tower::service_fn(collect));
-    let stack_typed = layer(generous).layer(tower::service_fn(typed));
+    let stacks = Stacks::new(
+        tower::service_fn(collect),
+        tower::service_fn(typed),
+        generous,
+    );
+    let floors = Floors::new(at);
     let bare = tower::service_fn(collect);
 
     // Sanity: each stack answers what it should.
@@ -196,7 +263,7 @@ fn bench(c: &mut Criterion) {
         svc(request(&event(n), at, peer))
     };
     let mut run_collect = |req| {
-        rt.block_on(stack_collect.clone().oneshot(req))
+        rt.block_on(stacks.stripe.clone().oneshot(req))
             .expect("infallible")
             .status()
             .as_u16()
@@ -223,7 +290,7 @@ fn bench(c: &mut Criterion) {
                 request(&event(n), at, peer)
             },
             |req| {
-                let res = rt.block_on(stack_collect.clone().oneshot(req));
+                let res = rt.block_on(stacks.stripe.clone().oneshot(req));
                 debug_assert!(res.as_ref().is_ok_and(|r| r.status() == 200));
                 res
             },
@@ -236,7 +303,7 @@ fn bench(c: &mut Criterion) {
                 n += 1;
                 request(&event(n), at, peer)
             },
-            |req| rt.block_on(stack_typed.clone().oneshot(req)),
+            |req| rt.block_on(stacks.typed.clone().oneshot(req)),
             BatchSize::SmallInput,
         )
     });
@@ -244,26 +311,22 @@ fn bench(c: &mut Criterion) {
     g.bench_function("duplicate", |b| {
         b.iter_batched(
             || request(&dup, at, peer),
-            |req| rt.block_on(stack_collect.clone().oneshot(req)),
+            |req| rt.block_on(stacks.stripe.clone().oneshot(req)),
             BatchSize::SmallInput,
         )
     });
-    // One request a minute: after the first, every request is refused.
-    let strict = layer(RateLimit::per_minute(1).expect("limit")).layer(tower::service_fn(collect));
     let flood = event(8);
     g.bench_function("rate_limited", |b| {
         b.iter_batched(
             || request(&flood, at, peer),
-            |req| rt.block_on(strict.clone().oneshot(req)),
+            |req| rt.block_on(stacks.strict.clone().oneshot(req)),
             BatchSize::SmallInput,
         )
     });
-    let ts = testing::unix(at).to_string();
-    let stack_standard = stack_for(StandardWebhooks::new(standard_secret()), generous)
-        .layer(tower::service_fn(collect));
     assert_eq!(
         rt.block_on(
-            stack_standard
+            stacks
+                .standard
                 .clone()
                 .oneshot(standard_request(u64::MAX, at, peer))
         )
@@ -278,51 +341,31 @@ fn bench(c: &mut Criterion) {
                 standard_request(n, at, peer)
             },
             |req| {
-                let res = rt.block_on(stack_standard.clone().oneshot(req));
+                let res = rt.block_on(stacks.standard.clone().oneshot(req));
                 debug_assert!(res.as_ref().is_ok_and(|r| r.status() == 200));
                 res
             },
             BatchSize::SmallInput,
         )
     });
-    let std_mac = Hmac::<Sha256>::new_from_slice(standard_secret().expose()).expect("key");
-    let std_body = event(10);
-    let std_id = standard_id(10);
     g.bench_function("standard_raw_hmac", |b| {
-        b.iter(|| {
-            let parts = [
-                std_id.as_bytes(),
-                b".",
-                ts.as_bytes(),
-                b".",
-                black_box(std_body.as_bytes()),
-            ];
-            black_box(floor::hmac_sha256(&std_mac, &parts))
-        })
+        b.iter(|| black_box(floors.standard()))
     });
-
-    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
-    let body = event(9);
-    g.bench_function("raw_hmac", |b| {
-        b.iter(|| {
-            let parts = [ts.as_bytes(), b".", black_box(body.as_bytes())];
-            black_box(floor::hmac_sha256(&key, &parts))
-        })
-    });
+    g.bench_function("raw_hmac", |b| b.iter(|| black_box(floors.stripe())));
     g.finish();
 
     // Statuses of the refusals, checked once outside the timings (the
     // first delivery of `dup` is accepted when the run skipped its case).
-    drop(rt.block_on(stack_collect.clone().oneshot(request(&dup, at, peer))));
+    drop(rt.block_on(stacks.stripe.clone().oneshot(request(&dup, at, peer))));
     let dup_status = rt
-        .block_on(stack_collect.clone().oneshot(request(&dup, at, peer)))
+        .block_on(stacks.stripe.clone().oneshot(request(&dup, at, peer)))
         .expect("infallible");
     assert_eq!(dup_status.status(), 200);
     assert!(dup_status.headers().contains_key("webhook-duplicate"));
     // (the first request of a run filtered to other cases is allowed)
-    drop(rt.block_on(strict.clone().oneshot(request(&flood, at, peer))));
+    drop(rt.block_on(stacks.strict.clone().oneshot(request(&flood, at, peer))));
     let limited = rt
-        .block_on(strict.clone().oneshot(request(&flood, at, peer)))
+        .block_on(stacks.strict.clone().oneshot(request(&flood, at, peer)))
         .expect("infallible");
     assert_eq!(limited.status(), 429);
 
@@ -347,19 +390,19 @@ fn bench(c: &mut Criterion) {
         fresh(10_000_000),
     );
     let a_collect = count(
-        &mut |r| drop(rt.block_on(stack_collect.clone().oneshot(r))),
+        &mut |r| drop(rt.block_on(stacks.stripe.clone().oneshot(r))),
         fresh(20_000_000),
     );
     let a_typed = count(
-        &mut |r| drop(rt.block_on(stack_typed.clone().oneshot(r))),
+        &mut |r| drop(rt.block_on(stacks.typed.clone().oneshot(r))),
         fresh(30_000_000),
     );
     let a_dup = count(
-        &mut |r| drop(rt.block_on(stack_collect.clone().oneshot(r))),
+        &mut |r| drop(rt.block_on(stacks.stripe.clone().oneshot(r))),
         same(&dup),
     );
     let a_limited = count(
-        &mut |r| drop(rt.block_on(strict.clone().oneshot(r))),
+        &mut |r| drop(rt.block_on(stacks.strict.clone().oneshot(r))),
         same(&flood),
     );
 
@@ -381,6 +424,34 @@ fn bench(c: &mut Criterion) {
     );
 }
 
+/// Deliveries timed at a time in the profile and interleaved modes.
+const BATCH: u64 = 64;
+
+/// Per-delivery time of a batch that took `spent`.
+fn per_delivery(spent: std::time::Duration) -> f64 {
+    spent.as_secs_f64() * 1e9 / BATCH as f64
+}
+
+/// Per-delivery time of `reqs` through `svc`, one after the other; each
+/// answer must have status `expect`.
+fn batch<S, B>(
+    rt: &tokio::runtime::Runtime,
+    svc: &S,
+    reqs: Vec<Request<Full<Bytes>>>,
+    expect: u16,
+) -> f64
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible> + Clone,
+{
+    let start = std::time::Instant::now();
+    for req in reqs {
+        let res = rt.block_on(svc.clone().oneshot(req)).expect("infallible");
+        assert_eq!(res.status(), expect);
+        drop(black_box(res));
+    }
+    per_delivery(start.elapsed())
+}
+
 /// `PIPELINE_PROFILE=<n>`: no criterion; runs `n` fresh deliveries through
 /// the `layer_collect` stack (`standard_collect` with
 /// `PIPELINE_PROFILE_STACK=standard`), for `perf record`. They are built
@@ -389,9 +460,6 @@ fn bench(c: &mut Criterion) {
 /// touch of each request head was a cache miss, and looked like the cost
 /// of whatever touched it first); in the profile, the set-up is its own
 /// call stack.
-/// Deliveries built at a time in the profile mode.
-const BATCH: u64 = 64;
-
 fn profile(n: u64) {
     let Setup {
         rt,
@@ -399,14 +467,12 @@ fn profile(n: u64) {
         peer,
         generous,
     } = Setup::new();
+    let stacks = Stacks::new(
+        tower::service_fn(collect),
+        tower::service_fn(typed),
+        generous,
+    );
     let standard = std::env::var("PIPELINE_PROFILE_STACK").is_ok_and(|v| v == "standard");
-    let build = |i: u64| {
-        if standard {
-            standard_request(i, at, peer)
-        } else {
-            request(&event(i), at, peer)
-        }
-    };
     eprintln!(
         "profile: {n} {} deliveries, built {BATCH} at a time (as criterion's batches: in cache)",
         if standard {
@@ -415,28 +481,20 @@ fn profile(n: u64) {
             "Stripe"
         }
     );
-    let run = |status: http::StatusCode| assert_eq!(status, 200);
-    let stack_standard = stack_for(StandardWebhooks::new(standard_secret()), generous)
-        .layer(tower::service_fn(collect));
-    let stack_stripe = layer(generous).layer(tower::service_fn(collect));
-    let mut spent = std::time::Duration::ZERO;
-    let mut batch = Vec::with_capacity(BATCH as usize);
+    let mut per_delivery_ns = 0.0;
     for first in (0..n).step_by(BATCH as usize) {
-        batch.extend((first..n.min(first + BATCH)).map(build));
-        let start = std::time::Instant::now();
-        for req in batch.drain(..) {
-            let res = if standard {
-                rt.block_on(stack_standard.clone().oneshot(req))
-            } else {
-                rt.block_on(stack_stripe.clone().oneshot(req))
-            };
-            run(res.expect("infallible").status());
-        }
-        spent += start.elapsed();
+        let ids = first..n.min(first + BATCH);
+        per_delivery_ns += if standard {
+            let reqs = ids.map(|i| standard_request(i, at, peer)).collect();
+            batch(&rt, &stacks.standard, reqs, 200)
+        } else {
+            let reqs = ids.map(|i| request(&event(i), at, peer)).collect();
+            batch(&rt, &stacks.stripe, reqs, 200)
+        } * BATCH as f64;
     }
     eprintln!(
         "profile: {:.2} µs per delivery (set-up excluded)",
-        spent.as_secs_f64() * 1e6 / n as f64
+        per_delivery_ns / 1e3 / n as f64
     );
 }
 
@@ -448,23 +506,6 @@ fn profile(n: u64) {
 /// rounds are printed. A machine whose speed changes by phases (another
 /// tenant on the same cores) moves all the batches of a round alike, so
 /// the ratios hold where criterion's, measured seconds apart, do not.
-/// Per-delivery time of a batch that took `spent`.
-fn per_delivery(spent: std::time::Duration) -> f64 {
-    spent.as_secs_f64() * 1e9 / BATCH as f64
-}
-
-/// Per-delivery time of `reqs` through `svc`, one after the other.
-fn batch<S>(rt: &tokio::runtime::Runtime, svc: &S, reqs: Vec<Request<Full<Bytes>>>) -> f64
-where
-    S: tower::Service<Request<Full<Bytes>>> + Clone,
-{
-    let start = std::time::Instant::now();
-    for req in reqs {
-        drop(black_box(rt.block_on(svc.clone().oneshot(req))));
-    }
-    per_delivery(start.elapsed())
-}
-
 fn interleaved(rounds: usize) {
     use std::time::Instant;
     let Setup {
@@ -473,44 +514,16 @@ fn interleaved(rounds: usize) {
         peer,
         generous,
     } = Setup::new();
-    let stripe = layer(generous).layer(tower::service_fn(collect));
-    let typed_stack = layer(generous).layer(tower::service_fn(typed));
-    let standard = stack_for(StandardWebhooks::new(standard_secret()), generous)
-        .layer(tower::service_fn(collect));
-    let strict = layer(RateLimit::per_minute(1).expect("limit")).layer(tower::service_fn(collect));
+    let stacks = Stacks::new(
+        tower::service_fn(collect),
+        tower::service_fn(typed),
+        generous,
+    );
+    let floors = Floors::new(at);
     let bare = tower::service_fn(collect);
-    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
-    let std_key = Hmac::<Sha256>::new_from_slice(standard_secret().expose()).expect("key");
-    let ts = testing::unix(at).to_string();
-    let body = event(9);
-    let std_id = standard_id(9);
     let flood = event(8);
-    // Each stack answers what it should (the flood's first is allowed).
-    drop(rt.block_on(strict.clone().oneshot(request(&flood, at, peer))));
-    let status = |res: Result<Response<_>, Infallible>| res.expect("infallible").status();
-    assert_eq!(
-        status(rt.block_on(strict.clone().oneshot(request(&flood, at, peer)))),
-        429
-    );
-    let probe = u64::MAX - 1;
-    assert_eq!(
-        status(rt.block_on(stripe.clone().oneshot(request(&event(probe), at, peer)))),
-        200
-    );
-    assert_eq!(
-        status(
-            rt.block_on(
-                typed_stack
-                    .clone()
-                    .oneshot(request(&event(probe), at, peer))
-            )
-        ),
-        200
-    );
-    assert_eq!(
-        status(rt.block_on(standard.clone().oneshot(standard_request(probe, at, peer)))),
-        200
-    );
+    // The first request of the flood is within the limit.
+    drop(rt.block_on(stacks.strict.clone().oneshot(request(&flood, at, peer))));
 
     let mut n = 0u64;
     let mut fresh = |build: &dyn Fn(u64) -> Request<Full<Bytes>>| -> Vec<_> {
@@ -521,10 +534,10 @@ fn interleaved(rounds: usize) {
             })
             .collect()
     };
-    let raw_batch = |key: &Hmac<Sha256>, parts: &[&[u8]]| {
+    let raw_batch = |floor: &dyn Fn() -> [u8; 32]| {
         let start = Instant::now();
         for _ in 0..BATCH {
-            black_box(floor::hmac_sha256(key, black_box(parts)));
+            black_box(floor());
         }
         per_delivery(start.elapsed())
     };
@@ -548,27 +561,17 @@ fn interleaved(rounds: usize) {
         let mut reqs_typed = fresh(&|i| request(&event(i), at, peer));
         let mut reqs_std = fresh(&|i| standard_request(i, at, peer));
         let mut reqs_flood: Vec<_> = (0..BATCH).map(|_| request(&flood, at, peer)).collect();
+        let take = std::mem::take::<Vec<_>>;
         // Rotate the order: no case is always first or last.
         for j in 0..CASES {
             match (r + j) % CASES {
-                0 => round.bare = batch(&rt, &bare, std::mem::take(&mut reqs_bare)),
-                1 => round.stripe = batch(&rt, &stripe, std::mem::take(&mut reqs_stripe)),
-                2 => round.typed = batch(&rt, &typed_stack, std::mem::take(&mut reqs_typed)),
-                3 => round.standard = batch(&rt, &standard, std::mem::take(&mut reqs_std)),
-                4 => round.limited = batch(&rt, &strict, std::mem::take(&mut reqs_flood)),
-                5 => round.raw = raw_batch(&key, &[ts.as_bytes(), b".", body.as_bytes()]),
-                _ => {
-                    round.std_raw = raw_batch(
-                        &std_key,
-                        &[
-                            std_id.as_bytes(),
-                            b".",
-                            ts.as_bytes(),
-                            b".",
-                            body.as_bytes(),
-                        ],
-                    )
-                }
+                0 => round.bare = batch(&rt, &bare, take(&mut reqs_bare), 200),
+                1 => round.stripe = batch(&rt, &stacks.stripe, take(&mut reqs_stripe), 200),
+                2 => round.typed = batch(&rt, &stacks.typed, take(&mut reqs_typed), 200),
+                3 => round.standard = batch(&rt, &stacks.standard, take(&mut reqs_std), 200),
+                4 => round.limited = batch(&rt, &stacks.strict, take(&mut reqs_flood), 429),
+                5 => round.raw = raw_batch(&|| floors.stripe()),
+                _ => round.std_raw = raw_batch(&|| floors.standard()),
             }
         }
         all.push(round);
