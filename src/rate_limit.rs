@@ -277,21 +277,12 @@ pub(crate) struct Tally {
     reset_secs: u64,
 }
 
-impl Tally {
-    fn new(limit: RateLimit, remaining: u32, reset: Duration) -> Self {
-        Self {
-            burst: limit.quota.burst_size(),
-            remaining,
-            window_secs: whole_secs(limit.window()),
-            reset_secs: whole_secs(reset),
-        }
-    }
-}
-
 /// One keyed limiter with its quota and its housekeeping flag.
 struct Keyed<K: Hash + Eq + Clone> {
     governor: Governor<K>,
     limit: RateLimit,
+    /// The quota's window in whole seconds, for every tally.
+    window_secs: u64,
     housekeeping_started: AtomicBool,
 }
 
@@ -301,7 +292,17 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
             governor: governor::RateLimiter::dashmap_with_clock(limit.quota, ticker)
                 .with_middleware::<StateInformationMiddleware>(),
             limit,
+            window_secs: whole_secs(limit.window()),
             housekeeping_started: AtomicBool::new(false),
+        }
+    }
+
+    fn tally(&self, remaining: u32, reset: Duration) -> Tally {
+        Tally {
+            burst: self.limit.quota.burst_size(),
+            remaining,
+            window_secs: self.window_secs,
+            reset_secs: whole_secs(reset),
         }
     }
 
@@ -311,20 +312,13 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let used = self.limit.burst_size().saturating_sub(remaining);
-                Ok(Tally::new(
-                    self.limit,
-                    remaining,
-                    interval.saturating_mul(used),
-                ))
+                Ok(self.tally(remaining, interval.saturating_mul(used)))
             }
             Err(not_until) => {
                 let retry_after = self.wait(&not_until);
                 let rest = self.limit.burst_size().saturating_sub(1);
-                let tally = Tally::new(
-                    self.limit,
-                    0,
-                    retry_after.saturating_add(interval.saturating_mul(rest)),
-                );
+                let tally =
+                    self.tally(0, retry_after.saturating_add(interval.saturating_mul(rest)));
                 Err((tally, WebhookError::RateLimited { retry_after }))
             }
         }
