@@ -571,7 +571,7 @@ fn verify<V: Verifier, St>(
         None => config.clock.now(),
     };
     let mut verified = if report.timed() {
-        let start = std::time::Instant::now();
+        let start = crate::observe::Instant::now();
         let verified = config.verifier.verify_deferred(parts, body, now);
         report.set_verify_time(start.elapsed());
         verified?
