@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Stack: pre-authentication limit (generous: never refuses here) + Stripe
-//! verification + claim + complete in the default in-memory store. Cases:
+//! verification + claim + complete in the default in-memory store, filled
+//! to its capacity (100 000 ids) before anything is timed, so that each
+//! new id evicts the oldest, as on a server that has run a while. Cases:
 //!
 //! - `bare`: a service that collects the 1 KiB body and answers 200;
 //! - `layer_collect`: the layer around that same bare service (verify +
@@ -51,10 +53,11 @@ use std::alloc::System;
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion};
+use futures_util::FutureExt;
 use hmac::{Hmac, KeyInit};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -64,7 +67,8 @@ use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_webhook::providers::{StandardWebhooks, Stripe};
 use tower_webhook::rate_limit::RateLimit;
-use tower_webhook::{Secret, Verifier, WebhookLayer, testing};
+use tower_webhook::store::{Claim, EventKey, IdempotencyStore};
+use tower_webhook::{MemoryStore, Secret, Verifier, WebhookLayer, testing};
 
 use deliveries::{collect, delivery, event};
 
@@ -122,18 +126,35 @@ async fn typed(req: Request<Full<Bytes>>) -> Result<Resp, Infallible> {
     Ok(res)
 }
 
+/// The default store (100 000 ids), already full of completed ids, as a
+/// server's is after its first 100 000 deliveries: each new id then evicts
+/// the oldest, the steady state. A new store would time its growth
+/// instead, and a run shorter than 100 000 deliveries would never leave it.
+fn full_store() -> MemoryStore {
+    const LEASE: Duration = Duration::from_secs(60);
+    let store = MemoryStore::new();
+    for i in 0..100_000u32 {
+        let key = EventKey::new("fill", "fill", itoa::Buffer::new().format(i));
+        let claimed = store.claim(&key, LEASE).now_or_never();
+        if let Some(Ok(Claim::Fresh(token))) = claimed {
+            let done = store.complete(&key, token, LEASE).now_or_never();
+            assert!(matches!(done, Some(Ok(true))), "fill");
+        }
+    }
+    assert_eq!(store.entry_count(), 100_000);
+    store
+}
+
 /// The stack under test for `verifier`: the given pre-authentication
-/// limit, everything else the layer's defaults.
-fn stack_for<V: Verifier>(
-    verifier: V,
-    pre_auth: RateLimit,
-) -> WebhookLayer<V, tower_webhook::MemoryStore> {
+/// limit, a full default store, everything else the layer's defaults.
+fn stack_for<V: Verifier>(verifier: V, pre_auth: RateLimit) -> WebhookLayer<V, MemoryStore> {
     WebhookLayer::builder(verifier)
+        .with_store(full_store())
         .pre_auth_limit(pre_auth)
         .build()
 }
 
-fn layer(pre_auth: RateLimit) -> WebhookLayer<Stripe, tower_webhook::MemoryStore> {
+fn layer(pre_auth: RateLimit) -> WebhookLayer<Stripe, MemoryStore> {
     stack_for(Stripe::new(Secret::text(SECRET).expect("secret")), pre_auth)
 }
 
@@ -141,7 +162,7 @@ fn standard_secret() -> Secret {
     Secret::standard_webhooks(STD_SECRET).expect("secret")
 }
 
-type Stack<S, V> = tower_webhook::WebhookService<S, V, tower_webhook::MemoryStore>;
+type Stack<S, V> = tower_webhook::WebhookService<S, V, MemoryStore>;
 
 /// The stacks every mode runs, each with its own store, around the
 /// collecting service `C` or the typed one `T`.
