@@ -334,6 +334,12 @@ struct Inner {
 /// randomly seeded foldhash of the key; each key is hashed once per
 /// operation.
 ///
+/// Memory: a 128-byte entry per id, which holds keys of up to 62 bytes,
+/// and its table slot; longer keys are kept beside it. The process grew by
+/// 157 bytes per id when 300 000 new 43-byte keys went through a store of
+/// the default capacity: some 16 MB, all of it in use once the store is
+/// full.
+///
 /// Choose the capacity above the number of events you receive within the
 /// TTL: an id evicted early can be handled twice if it is redelivered.
 ///
