@@ -25,6 +25,12 @@ const SIGNATURE: &str = "x-mandrill-signature";
 /// No timestamp, no delivery id: the MAC identifies the delivery for
 /// de-duplication; de-duplicate single events on their `_id`.
 ///
+/// Mandrill's scheme joins names and values with no separator, so the same
+/// characters split into other fields carry the same signature (`a=bc` and
+/// `ab=c` both sign `abc`): a verified body proves its characters, not
+/// where one field ends. Read only the fields you expect
+/// (`mandrill_events`) and refuse the rest.
+///
 /// ```
 /// use std::time::SystemTime;
 /// use tower_webhook::{net::PublicUrl, providers::Mandrill, Secret, Verifier};

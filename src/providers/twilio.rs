@@ -40,6 +40,12 @@ const IDEMPOTENCY: &str = "i-twilio-idempotency-token";
 /// when absent). The URL comes from a [`PublicUrl`] (see its `# Deployment`
 /// section: behind a proxy, configure it).
 ///
+/// The form scheme joins names and values with no separator, so the same
+/// characters split into other fields carry the same signature (`a=bc` and
+/// `ab=c` both sign `abc`): a verified form proves its characters, not
+/// where one field ends. Read the parameters you expect; the JSON variant
+/// (`bodySHA256`) has no such gap.
+///
 /// No timestamp is signed: a captured request can be replayed. Event id:
 /// `I-Twilio-Idempotency-Token` when sent (not signed, so the MAC is
 /// claimed as well).
