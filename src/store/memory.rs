@@ -538,6 +538,26 @@ mod tests {
             .block_on(f)
     }
 
+    /// `f` of each shard's ring.
+    fn rings(store: &MemoryStore, f: impl Fn(&VecDeque<Entry>) -> usize) -> Vec<usize> {
+        let shards = store.inner.shards.iter();
+        shards.map(|s| f(&s.lock().expect("lock").ring)).collect()
+    }
+
+    /// Ids `k<from>`, `k<from + 1>`, … in (`true`) or out of (`false`) the
+    /// shard of `key`.
+    fn ids_by_shard<'a>(
+        store: &'a MemoryStore,
+        key: &EventKey,
+        within: bool,
+        from: usize,
+    ) -> impl Iterator<Item = EventKey> + 'a {
+        let shard = store.locate(key.as_str()).0;
+        (from..)
+            .map(|i| EventKey::new("e", "p", &format!("k{i}")))
+            .filter(move |k| (store.locate(k.as_str()).0 == shard) == within)
+    }
+
     #[test]
     fn released_and_reclaimed_keys_do_not_grow_the_queue_without_bound() {
         run(async {
@@ -550,12 +570,7 @@ mod tests {
                 assert!(store.release(&key, t).await.expect("release"));
             }
             assert_eq!(store.entry_count(), 0);
-            let longest = store
-                .inner
-                .shards
-                .iter()
-                .map(|s| s.lock().expect("lock").ring.len())
-                .max();
+            let longest = rings(&store, VecDeque::len).into_iter().max();
             // Compaction runs when a claim finds more than 2 × live + 16
             // places: after the last release, at most 18 are left.
             assert!(
@@ -628,12 +643,7 @@ mod tests {
             // Eviction is first in, first out within a shard: take three
             // ids of one shard.
             let first = EventKey::new("e", "p", "k0");
-            let shard = store.locate(first.as_str()).0;
-            let mut same: Vec<_> = (1..)
-                .map(|i| EventKey::new("e", "p", &format!("k{i}")))
-                .filter(|k| store.locate(k.as_str()).0 == shard)
-                .take(2)
-                .collect();
+            let mut same: Vec<_> = ids_by_shard(&store, &first, true, 1).take(2).collect();
             let (c, b, a) = (same.pop().expect("c"), same.pop().expect("b"), first);
             store
                 .claim(&a, Duration::from_millis(1))
@@ -681,11 +691,8 @@ mod tests {
                 };
                 assert!(store.release(&k, t).await.expect("release"));
             }
-            let longest = store
-                .inner
-                .shards
-                .iter()
-                .map(|s| s.lock().expect("lock").ring.len())
+            let longest = rings(&store, VecDeque::len)
+                .into_iter()
                 .max()
                 .unwrap_or_default();
             assert!(longest <= 2 * 200 + 16, "ring grew to {longest}");
@@ -705,19 +712,14 @@ mod tests {
         run(async {
             let store = MemoryStore::with_capacity(2);
             let a = EventKey::new("e", "p", "k0");
-            let shard = store.locate(a.as_str()).0;
-            let ids = |from: usize| (from..).map(|i| EventKey::new("e", "p", &format!("k{i}")));
             // Nineteen released claims leave dead places in `a`'s shard.
-            for k in ids(1)
-                .filter(|k| store.locate(k.as_str()).0 == shard)
-                .take(19)
-            {
+            for k in ids_by_shard(&store, &a, true, 1).take(19) {
                 let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
                     panic!("new id not fresh");
                 };
                 assert!(store.release(&k, t).await.expect("release"));
             }
-            let mut elsewhere = ids(1000).filter(|k| store.locate(k.as_str()).0 != shard);
+            let mut elsewhere = ids_by_shard(&store, &a, false, 1000);
             let (b, c) = (elsewhere.next().expect("b"), elsewhere.next().expect("c"));
             store.claim(&b, LEASE).await.expect("claim");
             // `a`'s claim reads "not full" (1 of 2)...
@@ -762,13 +764,7 @@ mod tests {
                 };
                 assert!(store.complete(&k, t, LEASE).await.expect("complete"));
             }
-            let capacities = |s: &MemoryStore| -> Vec<usize> {
-                s.inner
-                    .shards
-                    .iter()
-                    .map(|m| m.lock().expect("lock").ring.capacity())
-                    .collect()
-            };
+            let capacities = |s: &MemoryStore| rings(s, VecDeque::capacity);
             let rounds = 2_000;
             let mut changes = 0;
             let mut before = capacities(&store);
