@@ -136,11 +136,11 @@ fn full_store() -> MemoryStore {
     let store = MemoryStore::new();
     for i in 0..110_000u32 {
         let key = EventKey::new("fill", "fill", itoa::Buffer::new().format(i));
-        let claimed = store.claim(&key, LEASE).now_or_never();
-        if let Some(Ok(Claim::Fresh(token))) = claimed {
-            let done = store.complete(&key, token, LEASE).now_or_never();
-            assert!(matches!(done, Some(Ok(true))), "fill");
-        }
+        let Some(Ok(Claim::Fresh(token))) = store.claim(&key, LEASE).now_or_never() else {
+            panic!("fill: a new id is fresh, at once");
+        };
+        let done = store.complete(&key, token, LEASE).now_or_never();
+        assert!(matches!(done, Some(Ok(true))), "fill");
     }
     assert_eq!(store.entry_count(), 100_000);
     store

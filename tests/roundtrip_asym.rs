@@ -175,10 +175,12 @@ proptest! {
             let distinct = f.windows(2).all(|w| w[0].0 != w[1].0);
             distinct.then(|| f.into_iter().map(|(k, v)| k + &v).collect())
         };
-        let changed_signs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&changed)
-            .map(|f| signed(f).map(|c| Some(c) != signed(pairs.clone())))
-            .unwrap_or(Some(true));
-        if changed_signs == Some(true) && std::str::from_utf8(&changed).is_ok() {
+        let original = signed(pairs.clone());
+        let signs_other = match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&changed) {
+            Err(_) => true,
+            Ok(f) => signed(f).is_some_and(|c| Some(c) != original),
+        };
+        if signs_other && std::str::from_utf8(&changed).is_ok() {
             prop_assert!(!accepts(v.as_ref(), "/hook?q=1", &headers, &changed));
         }
         if let Some(h) = flip_header(&headers, sig_header, i, x) {

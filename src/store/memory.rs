@@ -22,10 +22,9 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as Found;
-// The TSC-based clock governor already calibrates: a read costs about half
-// of `std::time::Instant::now` on a virtual machine, and a claim and a
+// The clock the delivery's timings read (see `observe`): a claim and a
 // completion read it once each.
-use quanta::Instant;
+use crate::observe::Instant;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -131,12 +130,12 @@ struct Shard {
     settled: bool,
 }
 
-impl Shard {
-    /// The ring index of place `pos`.
-    fn index(&self, pos: u32) -> usize {
-        pos.wrapping_sub(self.head) as usize
-    }
+/// The ring index of place `pos` when the ring's front is at place `head`.
+fn offset(head: u32, pos: u32) -> usize {
+    pos.wrapping_sub(head) as usize
+}
 
+impl Shard {
     /// The place the next entry will take.
     fn tail(&self) -> u32 {
         // Truncation is intended: places wrap (see `MAX_CAPACITY`).
@@ -151,8 +150,7 @@ impl Shard {
         let slot = self
             .slots
             .find(spread(short), |s| same(ring, head, s, short, key))?;
-        let at = self.index(slot.pos);
-        self.ring.get_mut(at)
+        self.ring.get_mut(offset(head, slot.pos))
     }
 
     /// Claims `key` with `state` unless a live entry holds it. A new id
@@ -177,8 +175,7 @@ impl Shard {
         ) {
             Found::Occupied(mut held) => {
                 let slot = held.get_mut();
-                let at = slot.pos.wrapping_sub(head) as usize;
-                if let Some(entry) = self.ring.get_mut(at) {
+                if let Some(entry) = self.ring.get_mut(offset(head, slot.pos)) {
                     match entry.state {
                         State::Done { until } if until > now => {
                             return Claimed::Held(Claim::Done);
@@ -241,7 +238,7 @@ impl Shard {
             }
         }
         for slot in self.slots.iter_mut() {
-            if let Some(&to) = moved.get(slot.pos.wrapping_sub(head) as usize) {
+            if let Some(&to) = moved.get(offset(head, slot.pos)) {
                 slot.pos = to;
             }
         }
@@ -286,8 +283,7 @@ impl Shard {
         else {
             return false;
         };
-        let at = slot.get().pos.wrapping_sub(head) as usize;
-        match self.ring.get_mut(at) {
+        match self.ring.get_mut(offset(head, slot.get().pos)) {
             Some(entry) if holds(entry, token, now) => {
                 entry.state = State::Dead;
                 slot.remove();
@@ -302,17 +298,16 @@ impl Shard {
 fn same(ring: &VecDeque<Entry>, head: u32, slot: &Slot, short: u32, key: &str) -> bool {
     slot.short == short
         && ring
-            .get(slot.pos.wrapping_sub(head) as usize)
+            .get(offset(head, slot.pos))
             .is_some_and(|e| e.key.is(key))
 }
 
-/// `now + d`, saturating: `Instant + Duration::MAX` would panic, and a
-/// caller may well pass a huge TTL to mean "forever".
+/// `now + d`, saturating at a century: a caller may well pass a huge TTL
+/// (`Duration::MAX`) to mean "forever", and an `Instant` counts
+/// nanoseconds in a `u64` (584 years from the clock's start).
 fn deadline(now: Instant, d: Duration) -> Instant {
-    const FOREVER: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
-    now.checked_add(d.min(FOREVER))
-        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
-        .unwrap_or(now)
+    const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(d.min(FOREVER)).unwrap_or(now)
 }
 
 struct Inner {
@@ -448,9 +443,7 @@ impl MemoryStore {
             }
         }
     }
-}
 
-impl MemoryStore {
     /// Counts what a claim in shard `index` did, and makes room when a new
     /// id took the store over its capacity.
     fn settle(&self, index: usize, claimed: Claimed, token: ClaimToken) -> Claim {
