@@ -46,13 +46,11 @@ impl Verifier for Paddle {
         let header = kit::signature(parts, SIGNATURE)?;
         let mut ts: Option<&str> = None;
         let mut candidates = Candidates::new();
-        for item in header.split(';') {
-            match item.split_once('=') {
-                Some(("ts", _)) if ts.is_some() => {
-                    return Err(VerifyError::MalformedHeader(SIGNATURE));
-                }
-                Some(("ts", t)) => ts = Some(t),
-                Some(("h1", sig)) => candidates.push_encoded(sig.as_bytes(), Encoding::Hex),
+        for pair in kit::pairs(header, b';') {
+            match pair {
+                ("ts", _) if ts.is_some() => return Err(VerifyError::MalformedHeader(SIGNATURE)),
+                ("ts", t) => ts = Some(t),
+                ("h1", sig) => candidates.push_encoded(sig.as_bytes(), Encoding::Hex),
                 _ => {}
             }
         }

@@ -70,12 +70,10 @@ impl Stripe {
         let header = kit::signature(parts, &SIGNATURE)?;
         let mut ts = None;
         let mut candidates = Candidates::new();
-        for item in header.split(',') {
-            match item.split_once('=') {
-                Some(("t", t)) if ts.is_none() => {
-                    ts = Some(kit::parse_unix(t, SIGNATURE.as_str())?)
-                }
-                Some(("v1", sig)) => candidates.push_encoded(sig.as_bytes(), Encoding::Hex),
+        for pair in kit::pairs(header, b',') {
+            match pair {
+                ("t", t) if ts.is_none() => ts = Some(kit::parse_unix(t, SIGNATURE.as_str())?),
+                ("v1", sig) => candidates.push_encoded(sig.as_bytes(), Encoding::Hex),
                 _ => {}
             }
         }
