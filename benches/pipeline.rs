@@ -476,7 +476,8 @@ where
 
 /// `PIPELINE_PROFILE=<n>`: no criterion; runs `n` fresh deliveries through
 /// the `layer_collect` stack (`standard_collect` with
-/// `PIPELINE_PROFILE_STACK=standard`), for `perf record`. They are built
+/// `PIPELINE_PROFILE_STACK=standard`, the bare service with `=bare`), for
+/// `perf record` or callgrind. They are built
 /// [`BATCH`] at a time before they run, as in criterion's batches, so the
 /// requests are in cache as they are there (built all at once, the first
 /// touch of each request head was a cache miss, and looked like the cost
@@ -494,24 +495,31 @@ fn profile(n: u64) {
         tower::service_fn(typed),
         generous,
     );
-    let standard = std::env::var("PIPELINE_PROFILE_STACK").is_ok_and(|v| v == "standard");
+    let stack = std::env::var("PIPELINE_PROFILE_STACK").unwrap_or_default();
     eprintln!(
         "profile: {n} {} deliveries, built {BATCH} at a time (as criterion's batches: in cache)",
-        if standard {
-            "Standard Webhooks"
-        } else {
-            "Stripe"
+        match stack.as_str() {
+            "standard" => "Standard Webhooks",
+            "bare" => "bare (Stripe requests)",
+            _ => "Stripe",
         }
     );
     let mut per_delivery_ns = 0.0;
     for first in (0..n).step_by(BATCH as usize) {
         let ids = first..n.min(first + BATCH);
-        per_delivery_ns += if standard {
-            let reqs = ids.map(|i| standard_request(i, at, peer)).collect();
-            batch(&rt, &stacks.standard, reqs, 200)
-        } else {
-            let reqs = ids.map(|i| request(&event(i), at, peer)).collect();
-            batch(&rt, &stacks.stripe, reqs, 200)
+        per_delivery_ns += match stack.as_str() {
+            "standard" => {
+                let reqs = ids.map(|i| standard_request(i, at, peer)).collect();
+                batch(&rt, &stacks.standard, reqs, 200)
+            }
+            "bare" => {
+                let reqs = ids.map(|i| request(&event(i), at, peer)).collect();
+                batch(&rt, &tower::service_fn(collect), reqs, 200)
+            }
+            _ => {
+                let reqs = ids.map(|i| request(&event(i), at, peer)).collect();
+                batch(&rt, &stacks.stripe, reqs, 200)
+            }
         } * BATCH as f64;
     }
     eprintln!(
