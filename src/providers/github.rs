@@ -93,12 +93,9 @@ impl Verifier for GitHub {
         let mut v = Verified::new("github")
             .with_key(m.key())
             .with_content_digest(m.mac.digest32());
-        if let Some(id) = kit::header(parts, &DELIVERY)?.filter(|s| !s.is_empty()) {
-            v = v.with_event_id(id, false);
-        }
-        if let Some(ty) = kit::header(parts, &EVENT)?.filter(|s| !s.is_empty()) {
-            v = v.with_event_type(ty);
-        }
+        let id = kit::header(parts, &DELIVERY)?.filter(|s| !s.is_empty());
+        let ty = kit::header(parts, &EVENT)?.filter(|s| !s.is_empty());
+        v.set_event(id.map(str::to_owned), false, ty.map(str::to_owned));
         Ok(v)
     }
 }

@@ -66,12 +66,7 @@ impl Verifier for Paddle {
             .with_timestamp(ts)
             .with_key(m.key())
             .with_content_digest(m.mac.digest32());
-        if let Some(id) = id {
-            v = v.with_event_id(id, true);
-        }
-        if let Some(ty) = ty {
-            v = v.with_event_type(ty);
-        }
+        v.set_event(id, true, ty);
         Ok(v)
     }
 }

@@ -63,12 +63,9 @@ impl Verifier for Shopify {
         let mut v = Verified::new("shopify")
             .with_key(m.key())
             .with_content_digest(m.mac.digest32());
-        if let Some(id) = either(parts, [&WEBHOOK_ID, &WEBHOOK_ID_NEW])? {
-            v = v.with_event_id(id, false);
-        }
-        if let Some(ty) = either(parts, [&TOPIC, &TOPIC_NEW])? {
-            v = v.with_event_type(ty);
-        }
+        let id = either(parts, [&WEBHOOK_ID, &WEBHOOK_ID_NEW])?;
+        let ty = either(parts, [&TOPIC, &TOPIC_NEW])?;
+        v.set_event(id.map(str::to_owned), false, ty.map(str::to_owned));
         Ok(v)
     }
 }

@@ -65,12 +65,7 @@ impl Verifier for Slack {
             .with_timestamp(ts)
             .with_key(m.key())
             .with_content_digest(m.mac.digest32());
-        if let Some(id) = id {
-            v = v.with_event_id(id, true);
-        }
-        if let Some(ty) = inner.or(outer) {
-            v = v.with_event_type(ty);
-        }
+        v.set_event(id, true, inner.or(outer));
         Ok(v)
     }
 }

@@ -298,11 +298,10 @@ fn verify_v1(
         .with_timestamp(ts)
         .with_key(label);
     if defer {
-        return Ok(v.with_event_type_in_body(&["type"]));
-    }
-    let [ty] = json::fields(body, &[&["type"]]);
-    if let Some(ty) = ty {
-        v = v.with_event_type(ty);
+        v.set_event_type_in_body(&["type"]);
+    } else {
+        let [ty] = json::fields(body, &[&["type"]]);
+        v.set_event(None, true, ty);
     }
     Ok(v)
 }

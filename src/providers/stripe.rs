@@ -91,19 +91,14 @@ impl Stripe {
             .with_key(m.key())
             .with_content_digest(m.mac.digest32());
         let (id, ty) = if defer {
-            v = v.with_event_type_in_body(&["type"]);
+            v.set_event_type_in_body(&["type"]);
             let [id] = json::fields(body, &[&["id"]]);
             (id, None)
         } else {
             let [id, ty] = json::fields(body, &[&["id"], &["type"]]);
             (id, ty)
         };
-        if let Some(id) = id {
-            v = v.with_event_id(id, true);
-        }
-        if let Some(ty) = ty {
-            v = v.with_event_type(ty);
-        }
+        v.set_event(id, true, ty);
         Ok(v)
     }
 }
