@@ -93,6 +93,16 @@ pub(crate) struct Early {
     report: Report,
 }
 
+/// What [`Endpoint::admit_checked`] decided: [`Admission`], with the
+/// admitted delivery in the shape its caller builds from the head, the body
+/// and what verification proved (the Tower service rebuilds the request
+/// there, with `Verified` in its extensions; `admit` keeps the three). Built
+/// where they are, they are not moved through one more 700-byte value.
+pub(crate) enum Decision<O, V: Verifier, St: IdempotencyStore> {
+    Respond(Response<Bytes>),
+    Admit(O, Ticket<V, St>),
+}
+
 /// What lives through the whole admission, in one place (see
 /// [`Endpoint::admit_checked`]).
 struct Held<V, St> {
@@ -330,15 +340,22 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        match self.pre_check(&req) {
-            Ok(early) => match self.clone().admit_checked(req, early).await {
-                Admission::Admitted(mut a) => {
-                    a.ticket.set_span(span);
-                    Admission::Admitted(a)
-                }
-                refused => refused,
-            },
-            Err(res) => Admission::Respond(res),
+        let early = match self.pre_check(&req) {
+            Ok(early) => early,
+            Err(res) => return Admission::Respond(res),
+        };
+        let keep = |parts, body, verified| (parts, body, verified);
+        match self.clone().admit_checked(req, early, keep).await {
+            Decision::Admit((parts, body, verified), mut ticket) => {
+                ticket.set_span(span);
+                Admission::Admitted(Admitted {
+                    parts,
+                    body,
+                    verified,
+                    ticket,
+                })
+            }
+            Decision::Respond(res) => Admission::Respond(res),
         }
     }
 
@@ -426,14 +443,16 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
     /// records the event id; it keeps no handle of its own (40 bytes): the
     /// caller, which holds the span, gives it to the ticket
     /// ([`Ticket::set_span`]).
-    pub(crate) fn admit_checked<B>(
+    pub(crate) fn admit_checked<B, O, M>(
         self,
         req: Request<B>,
         early: Early,
-    ) -> impl Future<Output = Admission<V, St>> + use<V, St, B>
+        make: M,
+    ) -> impl Future<Output = Decision<O, V, St>> + use<V, St, B, O, M>
     where
         B: Body,
         B::Error: Into<BoxError>,
+        M: FnOnce(http::request::Parts, Bytes, Verified) -> O,
     {
         let (parts, body) = req.into_parts();
         let Early { tallies, report } = early;
@@ -451,7 +470,7 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
                 ($res:expr) => {{
                     let mut res = $res;
                     held.endpoint.respond(&mut res, &held.tallies, held.report);
-                    return Admission::Respond(res);
+                    return Decision::Respond(res);
                 }};
             }
             macro_rules! reject {
@@ -528,18 +547,16 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
                     Refusal::Error(e) => reject!(e),
                 }
             }
-            Admission::Admitted(Admitted {
-                parts: held.parts,
-                body,
-                verified,
-                ticket: Ticket {
+            Decision::Admit(
+                make(held.parts, body, verified),
+                Ticket {
                     guard,
                     tallies: held.tallies,
                     // Given by the caller (`set_span`).
                     span: Span::none(),
                     report: Some(held.report),
                 },
-            })
+            )
         }
     }
 

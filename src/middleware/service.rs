@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tower_service::Service;
 use tracing::{Instrument, Span};
 
-use super::endpoint::{Admission, Admitted, Early, Endpoint, Ticket};
+use super::endpoint::{Decision, Early, Endpoint, Ticket};
 use super::fast_ack::FastAck;
 use super::layer::Config;
 use super::{ResponseBody, ResponseFuture};
@@ -133,21 +133,18 @@ where
     ResBody: Send + 'static,
 {
     let pool = endpoint.config().fast_ack.clone();
+    // The request the handler gets: `Verified` in its extensions.
+    let rebuild = |mut parts: http::request::Parts, body, verified| {
+        parts.extensions.insert(verified);
+        Request::from_parts(parts, B::from(body))
+    };
     Deliver {
         span,
         stage: Stage::Admit {
-            fut: endpoint.admit_checked(req, early),
+            fut: endpoint.admit_checked(req, early, rebuild),
         },
         inner: Some(inner),
-        next: move |mut inner: S, admitted: Admitted<V, St>| {
-            let Admitted {
-                mut parts,
-                body,
-                verified,
-                ticket,
-            } = admitted;
-            parts.extensions.insert(verified);
-            let req = Request::from_parts(parts, B::from(body));
+        next: move |mut inner: S, req: Request<B>, ticket: Ticket<V, St>| {
             match pool.clone() {
                 // Boxed: its state (a channel, a timer, the job) would
                 // otherwise enlarge every delivery's future.
@@ -215,13 +212,13 @@ pin_project! {
     }
 }
 
-impl<A, F, Fin, S, N, G, V, St, Tb, E> Future
+impl<A, F, Fin, S, N, G, V, St, Tb, E, Q> Future
     for Deliver<A, F, Fin, Result<Response<ResponseBody<Tb>>, E>, Ticket<V, St>, S, N, G>
 where
-    A: Future<Output = Admission<V, St>>,
+    A: Future<Output = Decision<Q, V, St>>,
     F: Future<Output = Result<Response<Tb>, E>>,
     Fin: Future<Output = Result<Response<ResponseBody<Tb>>, E>>,
-    N: FnMut(S, Admitted<V, St>) -> Next<F, Ticket<V, St>, Result<Response<ResponseBody<Tb>>, E>>,
+    N: FnMut(S, Q, Ticket<V, St>) -> Next<F, Ticket<V, St>, Result<Response<ResponseBody<Tb>>, E>>,
     G: FnMut(Ticket<V, St>, Result<Response<Tb>, E>) -> Fin,
     V: Verifier,
     St: IdempotencyStore,
@@ -234,22 +231,20 @@ where
         loop {
             match this.stage.as_mut().project() {
                 StageProj::Admit { fut } => {
-                    let admitted = match std::task::ready!(fut.poll(cx)) {
-                        Admission::Admitted(mut a) => {
-                            a.ticket.set_span(this.span.clone());
-                            a
-                        }
-                        Admission::Respond(res) => {
+                    let (req, mut ticket) = match std::task::ready!(fut.poll(cx)) {
+                        Decision::Admit(req, ticket) => (req, ticket),
+                        Decision::Respond(res) => {
                             this.stage.set(Stage::Done);
                             return Poll::Ready(Ok(res.map(ResponseBody::own)));
                         }
                     };
+                    ticket.set_span(this.span.clone());
                     let Some(inner) = this.inner.take() else {
                         // Only one admission per future: not reached.
                         this.stage.set(Stage::Done);
                         return Poll::Pending;
                     };
-                    match (this.next)(inner, admitted) {
+                    match (this.next)(inner, req, ticket) {
                         Next::Call(fut, ticket) => this.stage.set(Stage::Call {
                             fut,
                             ticket: Some(ticket),
