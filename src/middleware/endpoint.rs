@@ -266,7 +266,8 @@ impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
         let Some(mut report) = self.report.take() else {
             return;
         };
-        record(&mut report, outcome, reason);
+        // The ticket holds the delivery's span: no need to look for it.
+        record_in(Some(&self.span), &mut report, outcome, reason);
         let config = &self.guard.config;
         report.finish(
             &config.observers,
@@ -691,8 +692,15 @@ fn reject(e: &WebhookError, report: &mut Report) -> Response<Bytes> {
 }
 
 fn record(report: &mut Report, outcome: Outcome, reason: &'static str) {
+    record_in(delivery_span().as_ref(), report, outcome, reason);
+}
+
+/// [`record`], on the delivery's span `span` (a ticket's, which is ours or
+/// none: `Span::current` and its check are a thread-local lookup and more
+/// on every delivery).
+fn record_in(span: Option<&Span>, report: &mut Report, outcome: Outcome, reason: &'static str) {
     report.set_outcome(outcome, Reason::Static(reason));
-    if let Some(span) = delivery_span() {
+    if let Some(span) = span {
         span.record("outcome", outcome.as_str());
         span.record("reason", reason);
     }
