@@ -126,3 +126,29 @@ fn the_tower_service_runs_the_handler_in_the_webhook_span() {
         "{log}"
     );
 }
+
+/// A delivery dropped while its handler runs (the client went away)
+/// releases its claim, and says so in the delivery's span.
+#[test]
+fn a_delivery_dropped_mid_handler_logs_its_release_in_the_webhook_span() {
+    use tower::ServiceExt;
+    use tower_layer::Layer;
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber("info"));
+    let layer = WebhookLayer::new(GitHub::new(Secret::text(SECRET).expect("secret")));
+    let svc = layer.layer(tower::service_fn(|_: Request<Full<Bytes>>| {
+        std::future::pending::<Result<http::Response<Full<Bytes>>, std::convert::Infallible>>()
+    }));
+    run(async {
+        let wait = std::time::Duration::from_millis(50);
+        let gave_up = tokio::time::timeout(wait, svc.oneshot(delivery("d-span-4"))).await;
+        assert!(gave_up.is_err(), "the handler never answers");
+    });
+    let log = captured.text();
+    assert!(
+        log.lines().any(|l| l.contains("releasing the claim")
+            && l.contains(r#"webhook{provider="github""#)
+            && l.contains(r#"event_id="d-span-4""#)),
+        "{log}"
+    );
+}
