@@ -206,12 +206,12 @@ impl Shard {
         };
         // Evicting before appending (places are absolute: the new one's is
         // unchanged) lets a ring that is exactly full put the new entry
-        // where the evicted one was. A ring
-        // with more than `slack` spare places (it grew by doubling, or
-        // dead entries left it) is trimmed to its length: one copy of the
-        // ring. A settled ring that is full and must grow (a new id after
-        // a release, a re-claim) grows by `slack`, so that trims stay one
-        // in many releases, not one per release.
+        // where the evicted one was. A ring with more than `slack` spare
+        // places (it grew by doubling, or dead entries left it) is trimmed
+        // to its length: one copy of the ring. A settled ring that is full
+        // and must grow (a new id after a release, a re-claim) grows by
+        // `slack`, so that trims stay one in many releases, not one per
+        // release.
         let evicted = added && full && self.evict_oldest(None);
         let slack = 8 + self.ring.len() / 32;
         if self.settled && self.ring.len() == self.ring.capacity() {
