@@ -507,19 +507,15 @@ fn profile(n: u64) {
     let mut per_delivery_ns = 0.0;
     for first in (0..n).step_by(BATCH as usize) {
         let ids = first..n.min(first + BATCH);
+        // The bare service gets Stripe's requests.
+        let reqs = match stack.as_str() {
+            "standard" => ids.map(|i| standard_request(i, at, peer)).collect(),
+            _ => ids.map(|i| request(&event(i), at, peer)).collect(),
+        };
         per_delivery_ns += match stack.as_str() {
-            "standard" => {
-                let reqs = ids.map(|i| standard_request(i, at, peer)).collect();
-                batch(&rt, &stacks.standard, reqs, 200)
-            }
-            "bare" => {
-                let reqs = ids.map(|i| request(&event(i), at, peer)).collect();
-                batch(&rt, &tower::service_fn(collect), reqs, 200)
-            }
-            _ => {
-                let reqs = ids.map(|i| request(&event(i), at, peer)).collect();
-                batch(&rt, &stacks.stripe, reqs, 200)
-            }
+            "standard" => batch(&rt, &stacks.standard, reqs, 200),
+            "bare" => batch(&rt, &tower::service_fn(collect), reqs, 200),
+            _ => batch(&rt, &stacks.stripe, reqs, 200),
         } * BATCH as f64;
     }
     eprintln!(

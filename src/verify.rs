@@ -239,14 +239,13 @@ impl Verified {
     /// [`content_digest`](Self::with_content_digest) so that a replay under a
     /// fresh id is still caught.
     pub fn with_event_id(mut self, id: impl Into<String>, signed: bool) -> Self {
-        self.event_id = Some(id.into());
-        self.id_signed = signed;
+        self.set_event(Some(id.into()), signed, None);
         self
     }
 
     /// Sets the event type (`"invoice.paid"`, `"push"`).
     pub fn with_event_type(mut self, ty: impl Into<String>) -> Self {
-        self.event_type = EventType::Known(ty.into());
+        self.set_event(None, false, Some(ty.into()));
         self
     }
 

@@ -239,22 +239,27 @@ impl Shard {
     fn compact(&mut self) {
         let head = self.head;
         let mut moved = Vec::with_capacity(self.ring.len());
-        let mut keep = Vec::with_capacity(self.ring.len());
         let mut live = 0u32;
         for e in &self.ring {
             moved.push(head.wrapping_add(live));
-            let alive = !matches!(e.state, State::Dead);
-            keep.push(alive);
-            live += u32::from(alive);
+            if !matches!(e.state, State::Dead) {
+                live += 1;
+            }
         }
         for slot in self.slots.iter_mut() {
             if let Some(&to) = moved.get(offset(head, slot.pos)) {
                 slot.pos = to;
             }
         }
+        // The short hashes go with their entries: kept in step, read from
+        // the ring before it drops its dead.
+        let mut entries = self.ring.iter();
+        self.shorts.retain(|_| {
+            entries
+                .next()
+                .is_some_and(|e| !matches!(e.state, State::Dead))
+        });
         self.ring.retain(|e| !matches!(e.state, State::Dead));
-        let mut kept = keep.into_iter();
-        self.shorts.retain(|_| kept.next().unwrap_or(false));
     }
 
     /// Evicts the oldest live entry unless it is the claim of token
