@@ -589,9 +589,9 @@ fn verify<V: Verifier, St>(
         None => config.clock.now(),
     };
     let mut verified = if report.timed() {
-        let start = crate::observe::Instant::now();
+        let start = crate::observe::now();
         let verified = config.verifier.verify_deferred(parts, body, now);
-        report.set_verify_time(start.elapsed());
+        report.set_verify_time(crate::observe::since(start));
         verified?
     } else {
         config.verifier.verify_deferred(parts, body, now)?

@@ -487,7 +487,7 @@ impl MemoryStore {
 impl IdempotencyStore for MemoryStore {
     async fn claim(&self, event: &EventKey, lease: Duration) -> Result<Claim, StoreError> {
         let (index, short) = self.locate(event.as_str());
-        let now = Instant::now();
+        let now = crate::observe::now();
         let token = ClaimToken::random();
         let state = State::InFlight {
             token,
@@ -508,7 +508,7 @@ impl IdempotencyStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let key = key.as_str();
         let (index, short) = self.locate(key);
-        let now = Instant::now();
+        let now = crate::observe::now();
         let mut shard = self.lock(index);
         Ok(match shard.find_mut(short, key) {
             Some(entry) if holds(entry, token, now) => {
@@ -524,7 +524,7 @@ impl IdempotencyStore for MemoryStore {
     async fn release(&self, key: &EventKey, token: ClaimToken) -> Result<bool, StoreError> {
         let key = key.as_str();
         let (index, short) = self.locate(key);
-        let now = Instant::now();
+        let now = crate::observe::now();
         let held = self.lock(index).release(short, key, token, now);
         if held {
             self.inner.len.fetch_sub(1, Ordering::Relaxed);
@@ -755,7 +755,7 @@ mod tests {
             // compacts its shard (its place changes), and it is over the
             // capacity, so room is made: not by evicting `a` itself.
             let (index, short) = store.locate(a.as_str());
-            let now = Instant::now();
+            let now = crate::observe::now();
             let token = ClaimToken::random();
             let state = State::InFlight {
                 token,
