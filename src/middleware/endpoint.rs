@@ -306,15 +306,27 @@ impl<V, St> Endpoint<V, St> {
 impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
     /// The span a delivery is logged in (`webhook`, with the provider, the
     /// endpoint, and later the event id and the outcome).
+    ///
+    /// A span nothing can observe is [`Span::none`]: one no subscriber
+    /// takes, when no `log` logger takes INFO lines either (through its
+    /// `log` feature, tracing prints a disabled span's lines to the `log`
+    /// crate's logger, gated by the span's level). A disabled span still
+    /// runs that bridge's checks, and looks its fields up by name, on
+    /// every record, enter, exit and drop; `Span::none` skips them all.
     pub(crate) fn span(&self) -> Span {
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "webhook",
             provider = self.config.verifier.provider(),
             endpoint = %self.config.endpoint,
             event_id = Empty,
             outcome = Empty,
             reason = Empty,
-        )
+        );
+        if span.is_disabled() && log::max_level() < log::LevelFilter::Info {
+            Span::none()
+        } else {
+            span
+        }
     }
 
     /// Runs every step before the handler, in the order of the
