@@ -10,10 +10,12 @@
 //! holds only 8-byte slots (about 1 MiB in all, mostly cached); in a full
 //! shard, eviction takes the ring's front and the new id, appended, takes
 //! the place just freed (the ring is kept exactly full while nothing but
-//! new ids arrive). Eviction finds the oldest id's slot from a ring of
-//! short hashes beside the entries, so that its misses and the new id's
-//! are in flight together (a full store's claim+complete was faster in
-//! five of six alternated runs on an AMD EPYC, by 5 % on average).
+//! new ids arrive). Eviction reads only a ring of liveness flags beside the
+//! entries: it leaves the evicted id's slot in the table, stale, until the
+//! table runs out of room and is rebuilt at its size without them, so that
+//! a new id's claim touches one table slot, not two, and the table never
+//! doubles (hashbrown's answer to tombstones: past a 2 MiB L2 at 100 000
+//! ids).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -67,16 +69,23 @@ enum Key {
 }
 
 impl Key {
-    fn new(key: &EventKey) -> Self {
+    /// A key to be [`set`](Self::set).
+    const EMPTY: Self = Self::Inline {
+        len: 0,
+        bytes: [0; INLINE],
+    };
+
+    /// Makes this `key`, in place.
+    fn set(&mut self, key: &EventKey) {
         let text = key.as_str().as_bytes();
-        let mut bytes = [0; INLINE];
-        match (bytes.get_mut(..text.len()), u8::try_from(text.len())) {
-            (Some(to), Ok(len)) => {
-                to.copy_from_slice(text);
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Shared(key.to_shared()),
+        if let Self::Inline { len, bytes } = self
+            && let (Some(to), Ok(n)) = (bytes.get_mut(..text.len()), u8::try_from(text.len()))
+        {
+            to.copy_from_slice(text);
+            *len = n;
+            return;
         }
+        *self = Self::Shared(key.to_shared());
     }
 
     fn is(&self, key: &str) -> bool {
@@ -111,6 +120,22 @@ fn spread(short: u32) -> u64 {
     u64::from(short).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// The room to rebuild a table with for `live` ids: all the room of the
+/// size that holds them with 64 more (hashbrown fills 7/8 of a power of two
+/// of buckets), if that leaves a sixteenth spare; else an eighth more, in
+/// a larger table. A shard a little above the average stays at the
+/// average's size (at 100 000 ids, 3 125 in 4 096 buckets), and rebuilds
+/// come no more often than once per 64 claims of a shard.
+fn table_room(live: usize) -> usize {
+    let buckets = ((live + 64) * 8 / 7).next_power_of_two();
+    let within = buckets / 8 * 7;
+    if within - live >= live / 16 + 64 {
+        within
+    } else {
+        live + live / 8 + 64
+    }
+}
+
 /// What a claim found.
 enum Claimed {
     /// A live entry: the answer for the caller.
@@ -122,14 +147,17 @@ enum Claimed {
 
 #[derive(Default)]
 struct Shard {
+    /// One slot per live entry, and one per entry evicted since the table
+    /// was last rebuilt (stale: its place is behind `head`).
     slots: HashTable<Slot>,
     ring: VecDeque<Entry>,
-    /// The short hash of each entry of `ring`, at the same index. Eviction
-    /// finds the oldest id's slot from here, 16 to a cache line, without
-    /// waiting for the oldest entry (a cache miss: it was written 100 000
-    /// claims ago), so that the new id's bucket and the evicted id's are
-    /// fetched at once rather than one after the other.
-    shorts: VecDeque<u32>,
+    /// Whether each entry of `ring`, at the same index, is live (not
+    /// `Dead`). Eviction reads this, 64 to a cache line, and neither the
+    /// oldest entry (a cache miss: it was written 100 000 claims ago) nor
+    /// its slot (another).
+    live: VecDeque<bool>,
+    /// Slots left behind by eviction since the table was last rebuilt.
+    stale: usize,
     /// The place of `ring[0]`.
     head: u32,
     /// Whether this shard has evicted: its ring has reached its steady
@@ -185,7 +213,8 @@ impl Shard {
         ) {
             Found::Occupied(mut held) => {
                 let slot = held.get_mut();
-                if let Some(entry) = self.ring.get_mut(offset(head, slot.pos)) {
+                let at = offset(head, slot.pos);
+                if let Some(entry) = self.ring.get_mut(at) {
                     match entry.state {
                         State::Done { until } if until > now => {
                             return Claimed::Held(Claim::Done);
@@ -196,7 +225,12 @@ impl Shard {
                             });
                         }
                         // Expired: claimed again as if new, at the back.
-                        _ => entry.state = State::Dead,
+                        _ => {
+                            entry.state = State::Dead;
+                            if let Some(live) = self.live.get_mut(at) {
+                                *live = false;
+                            }
+                        }
                     }
                 }
                 slot.pos = tail;
@@ -219,16 +253,24 @@ impl Shard {
         let slack = 8 + self.ring.len() / 32;
         if self.settled && self.ring.len() == self.ring.capacity() {
             self.ring.reserve_exact(slack);
-            self.shorts.reserve_exact(slack);
+            self.live.reserve_exact(slack);
         }
+        // The key is written where the entry lies, not built beside it and
+        // copied: a key built on the stack was read back in wider pieces
+        // than its copy wrote it, which waited for every store before it to
+        // reach the cache, this claim's cache-missing table write among
+        // them.
         self.ring.push_back(Entry {
             state,
-            key: Key::new(key),
+            key: Key::EMPTY,
         });
-        self.shorts.push_back(short);
+        if let Some(entry) = self.ring.back_mut() {
+            entry.key.set(key);
+        }
+        self.live.push_back(true);
         if evicted && self.ring.capacity() - self.ring.len() > slack {
             self.ring.shrink_to_fit();
-            self.shorts.shrink_to_fit();
+            self.live.shrink_to_fit();
         }
         if self.ring.len() > 2 * self.slots.len() + 16 {
             self.compact();
@@ -236,81 +278,81 @@ impl Shard {
         Claimed::Fresh { added, evicted }
     }
 
-    /// Rebuilds the table, sized for its ids and an eighth more, once it
-    /// has no room left for a new id.
+    /// Rebuilds the table without its stale slots, sized for its live ids
+    /// and an eighth more, once it has no room left for a new id.
     ///
-    /// In a full shard each new id's slot replaces an evicted one's, and
-    /// the table's erasures mostly leave tombstones, which use its room
-    /// up. Left to itself, the table then doubles (it rehashes in place
-    /// only while at most half full): at 100 000 ids, 2.25 MiB of slots
-    /// and control bytes instead of 1.1 MiB, past a 2 MiB L2 cache, and a
-    /// new id's slot more often a cache miss (the pipeline bench was 0.08
-    /// to 0.21 × the HMAC dearer). Rebuilt at its size, it drops its
-    /// tombstones instead: about once per 1 600 claims of a shard in a
-    /// full store, ≈ 3 000 slots moved.
+    /// In a full shard each new id's slot replaces an evicted one's: the
+    /// evicted slot is left behind, stale (see
+    /// [`evict_oldest`](Self::evict_oldest)), and would use the table's
+    /// room up. Erased, it would mostly leave a tombstone, which uses room
+    /// up too; left to itself, hashbrown's table then doubles (it rehashes
+    /// in place only while at most half full): at 100 000 ids, 2.25 MiB of
+    /// slots and control bytes instead of 1.1 MiB, past a 2 MiB L2 cache,
+    /// and a new id's slot more often a cache miss (the pipeline bench was
+    /// 0.08 to 0.21 × the HMAC dearer). Rebuilt at its size, it drops its
+    /// stale slots and tombstones: in a full store of the default size,
+    /// about once per 450 claims of a shard, ≈ 3 100 slots moved in
+    /// ≈ 20 µs (≈ 45 ns a claim on average).
     fn rebuild_table(&mut self) {
-        let len = self.slots.len();
-        let mut fresh = HashTable::with_capacity(len + len / 8 + 64);
+        let (head, len) = (self.head, self.ring.len());
+        let live = self.slots.len() - self.stale;
+        let mut fresh = HashTable::with_capacity(table_room(live));
         for slot in self.slots.drain() {
-            fresh.insert_unique(spread(slot.short), slot, |s| spread(s.short));
+            if offset(head, slot.pos) < len {
+                fresh.insert_unique(spread(slot.short), slot, |s| spread(s.short));
+            }
         }
         self.slots = fresh;
+        self.stale = 0;
     }
 
     /// Drops the dead entries (released or re-claimed ids) once they
     /// outnumber the live ones by more than 16, and moves the live ones'
-    /// places.
+    /// places; stale slots go too.
     fn compact(&mut self) {
         let head = self.head;
         let mut moved = Vec::with_capacity(self.ring.len());
         let mut live = 0u32;
-        for e in &self.ring {
+        for &is_live in &self.live {
             moved.push(head.wrapping_add(live));
-            if !matches!(e.state, State::Dead) {
-                live += 1;
-            }
+            live += u32::from(is_live);
         }
-        for slot in self.slots.iter_mut() {
-            if let Some(&to) = moved.get(offset(head, slot.pos)) {
-                slot.pos = to;
-            }
-        }
-        // The short hashes go with their entries: kept in step, read from
-        // the ring before it drops its dead.
-        let mut entries = self.ring.iter();
-        self.shorts.retain(|_| {
-            entries
-                .next()
-                .is_some_and(|e| !matches!(e.state, State::Dead))
-        });
-        self.ring.retain(|e| !matches!(e.state, State::Dead));
+        self.slots
+            .retain(|slot| match moved.get(offset(head, slot.pos)) {
+                Some(&to) => {
+                    slot.pos = to;
+                    true
+                }
+                None => false,
+            });
+        self.stale = 0;
+        let mut flags = self.live.iter();
+        self.ring.retain(|_| flags.next().is_some_and(|&l| l));
+        self.live.retain(|&l| l);
     }
 
     /// Evicts the oldest live entry unless it is the claim of token
-    /// `spare`; says whether it did.
+    /// `spare`; says whether it did. The entry's slot is left behind,
+    /// stale, for the next [`rebuild_table`](Self::rebuild_table): finding
+    /// it would read the table where nothing else does (a cache miss on
+    /// every new id of a full store: the pipeline bench was 0.03 to 0.14 ×
+    /// the HMAC dearer).
     fn evict_oldest(&mut self, spare: Option<ClaimToken>) -> bool {
-        while let Some(&short) = self.shorts.front() {
-            let pos = self.head;
+        while let Some(&live) = self.live.front() {
             let newcomer = |e: &Entry| matches!(e.state, State::InFlight { token, .. } if Some(token) == spare);
             // Only `make_room` spares a claim; a claim's own eviction does
-            // not read the oldest entry before finding its slot.
+            // not read the oldest entry.
             if spare.is_some() && self.ring.front().is_some_and(newcomer) {
                 // The newcomer itself: always admitted. (Its token names it
                 // for sure; its place can change, when a compaction moves
                 // it before the caller gets here.)
                 return false;
             }
-            // A place is live while a slot points to it (a dead entry's
-            // slot was removed, or moved to the id's newer place).
-            let live = self
-                .slots
-                .find_entry(spread(short), |s| s.pos == pos)
-                .map(|slot| slot.remove())
-                .is_ok();
             self.ring.pop_front();
-            self.shorts.pop_front();
+            self.live.pop_front();
             self.head = self.head.wrapping_add(1);
             if live {
+                self.stale += 1;
                 self.settled = true;
                 return true;
             }
@@ -327,9 +369,13 @@ impl Shard {
         else {
             return false;
         };
-        match self.ring.get_mut(offset(head, slot.get().pos)) {
+        let at = offset(head, slot.get().pos);
+        match self.ring.get_mut(at) {
             Some(entry) if holds(entry, token, now) => {
                 entry.state = State::Dead;
+                if let Some(live) = self.live.get_mut(at) {
+                    *live = false;
+                }
                 slot.remove();
                 true
             }
@@ -381,11 +427,12 @@ struct Inner {
 /// operation.
 ///
 /// Memory: a 128-byte entry per id, which holds keys of up to 62 bytes,
-/// its 4-byte short hash and its table slot; longer keys are kept beside
-/// it. Released ids leave an entry behind until it is evicted or compacted
-/// (at most one per live id, plus 16, per shard). The process grew by 159
-/// bytes per id when 300 000 new 43-byte keys went through a store of the
-/// default capacity: some 16 MB, all of it in use once the store is full.
+/// a liveness flag and a table slot of 8 bytes; longer keys are kept
+/// beside it. Released ids leave an entry behind until it is evicted or
+/// compacted (at most one per live id, plus 16, per shard). The process
+/// grew by 151 bytes per id when 300 000 new 43-byte keys went through a
+/// store of the default capacity: some 15 MB, all of it in use once the
+/// store is full.
 ///
 /// Choose the capacity above the number of events you receive within the
 /// TTL: an id evicted early can be handled twice if it is redelivered.
@@ -575,17 +622,45 @@ mod tests {
             .block_on(f)
     }
 
-    /// `f` of each shard's ring, after checking that its short hashes run
-    /// beside it: one per entry, and each slot's the one at its place.
+    /// `f` of each shard's ring, after checking the shard's invariants:
+    /// one liveness flag per entry, saying whether it is `Dead`; one slot
+    /// per live entry, at its place, with its key's short hash; and as
+    /// many other slots as `stale` counts, all behind the ring's front.
     fn rings(store: &MemoryStore, f: impl Fn(&VecDeque<Entry>) -> usize) -> Vec<usize> {
         let shards = store.inner.shards.iter();
         shards
             .map(|s| {
                 let shard = s.lock().expect("lock");
-                assert_eq!(shard.shorts.len(), shard.ring.len(), "one short per entry");
+                assert_eq!(shard.live.len(), shard.ring.len(), "one flag per entry");
+                for (e, &live) in shard.ring.iter().zip(&shard.live) {
+                    assert_eq!(live, !matches!(e.state, State::Dead), "flag and state");
+                }
+                let mut pointed = vec![0u32; shard.ring.len()];
+                let mut stale = 0;
                 for slot in shard.slots.iter() {
-                    let at = shard.shorts.get(offset(shard.head, slot.pos));
-                    assert_eq!(at, Some(&slot.short), "a slot's short is its entry's");
+                    let at = offset(shard.head, slot.pos);
+                    match (shard.ring.get(at), pointed.get_mut(at)) {
+                        (Some(entry), Some(count)) => {
+                            *count += 1;
+                            let key = match &entry.key {
+                                Key::Inline { len, bytes } => {
+                                    std::str::from_utf8(&bytes[..usize::from(*len)])
+                                        .expect("utf-8")
+                                        .to_owned()
+                                }
+                                Key::Shared(k) => k.to_string(),
+                            };
+                            assert_eq!(store.locate(&key).1, slot.short, "a slot's short hash");
+                        }
+                        _ => {
+                            assert!(at >= 1 << 31, "a stale slot's place is behind the front");
+                            stale += 1;
+                        }
+                    }
+                }
+                assert_eq!(stale, shard.stale, "stale slots counted");
+                for (&live, &count) in shard.live.iter().zip(&pointed) {
+                    assert_eq!(count, u32::from(live), "one slot per live entry");
                 }
                 f(&shard.ring)
             })
@@ -825,7 +900,7 @@ mod tests {
             }
             let settled = room(&store);
             // Ten turns of the store: every claim evicts an id and leaves
-            // a tombstone in its shard's table.
+            // its slot behind, stale, in its shard's table.
             for k in churn(200_000) {
                 let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
                     panic!("new id not fresh");
@@ -836,7 +911,8 @@ mod tests {
             let after = room(&store);
             // Doubled tables (hashbrown's own answer to tombstones) would
             // have room for twice the ids; rebuilt ones keep the room they
-            // had when the store filled (less what tombstones take).
+            // had when the store filled (less what stale slots and
+            // tombstones take).
             assert!(
                 after <= settled,
                 "tables grew to room for {after} ids (settled at {settled}) for {capacity}"
