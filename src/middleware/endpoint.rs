@@ -314,6 +314,13 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
     /// runs that bridge's checks, and looks its fields up by name, on
     /// every record, enter, exit and drop; `Span::none` skips them all.
     pub(crate) fn span(&self) -> Span {
+        let no_logger = log::max_level() < log::LevelFilter::Info;
+        // No subscriber takes INFO: the span would be disabled. Not built at
+        // all then (its fields, and the bridge's record of them, cost more
+        // than the rest of this check).
+        if no_logger && tracing::level_filters::LevelFilter::current() < tracing::Level::INFO {
+            return Span::none();
+        }
         let span = tracing::info_span!(
             "webhook",
             provider = self.config.verifier.provider(),
@@ -322,7 +329,7 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
             outcome = Empty,
             reason = Empty,
         );
-        if span.is_disabled() && log::max_level() < log::LevelFilter::Info {
+        if span.is_disabled() && no_logger {
             Span::none()
         } else {
             span
