@@ -198,6 +198,9 @@ impl Shard {
         now: Instant,
         full: bool,
     ) -> Claimed {
+        if full {
+            self.touch_next_victim();
+        }
         if self.slots.capacity() - self.slots.len() < 8 {
             self.rebuild_table();
         }
@@ -276,6 +279,21 @@ impl Shard {
             self.compact();
         }
         Claimed::Fresh { added, evicted }
+    }
+
+    /// Reads the entry the shard's next eviction will take (the one after
+    /// the front), so that it is in the cache when that claim comes.
+    ///
+    /// A new id in a full shard writes its entry where the evicted one was,
+    /// a line untouched since 100 000 claims ago; the shard's unlock (an x86
+    /// locked instruction) then waits for that write to reach the cache.
+    /// Read here, the next one's line comes in while this claim waits for
+    /// its own (the two misses overlap), and stays cached until the shard's
+    /// next claim, some 32 deliveries later: the pipeline bench was 0.03 to
+    /// 0.09 × the HMAC dearer without it. A prefetch instruction would not
+    /// hold up even this claim, but needs `unsafe`.
+    fn touch_next_victim(&self) {
+        std::hint::black_box(self.ring.get(1).map(|e| matches!(e.state, State::Dead)));
     }
 
     /// Rebuilds the table without its stale slots, sized for its live ids
