@@ -1,6 +1,8 @@
 //! The framework-agnostic core, [`Endpoint`]: what a ticket does to the
 //! idempotency claim when finished or dropped.
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,7 +11,7 @@ use http_body_util::Full;
 use tower_webhook::middleware::{Admission, Endpoint};
 use tower_webhook::providers::GitHub;
 use tower_webhook::store::MemoryStore;
-use tower_webhook::{Secret, WebhookLayer, testing};
+use tower_webhook::{Secret, WebhookLayer};
 
 const SECRET: &str = "core-secret";
 
@@ -18,13 +20,7 @@ fn endpoint() -> Endpoint<GitHub, MemoryStore> {
 }
 
 fn delivery(id: &str) -> Request<Full<Bytes>> {
-    let body = br#"{"ref":"main"}"#;
-    let mut req = Request::post("/hook").header("content-type", "application/json");
-    for (k, v) in &testing::github(SECRET, id, "push", body) {
-        req = req.header(k, v);
-    }
-    req.body(Full::new(Bytes::from_static(body)))
-        .expect("request")
+    common::github_push("/hook", SECRET, id, br#"{"ref":"main"}"#)
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 //! bridge could print nothing, and only there. A test binary of its own:
 //! it sets the process's `log` logger, and no tracing subscriber.
 
+mod common;
+
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -11,7 +13,7 @@ use http::Request;
 use http_body_util::Full;
 use tower_webhook::middleware::Admission;
 use tower_webhook::providers::GitHub;
-use tower_webhook::{Secret, WebhookLayer, testing};
+use tower_webhook::{Secret, WebhookLayer};
 
 const SECRET: &str = "gh-log-bridge-secret";
 const BODY: &[u8] = br#"{"ref":"main"}"#;
@@ -42,12 +44,7 @@ fn taken() -> Vec<String> {
 }
 
 fn delivery(id: &str) -> Request<Full<Bytes>> {
-    let mut req = Request::post("/hooks/github").header("content-type", "application/json");
-    for (k, v) in &testing::github(SECRET, id, "push", BODY) {
-        req = req.header(k, v);
-    }
-    req.body(Full::new(Bytes::from_static(BODY)))
-        .expect("request")
+    common::github_push("/hooks/github", SECRET, id, BODY)
 }
 
 /// Admits `id`, runs a handler line in the ticket's span and completes:

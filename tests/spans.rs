@@ -11,18 +11,13 @@ use http::Request;
 use http_body_util::Full;
 use tower_webhook::middleware::Admission;
 use tower_webhook::providers::GitHub;
-use tower_webhook::{Secret, WebhookLayer, testing};
+use tower_webhook::{Secret, WebhookLayer};
 
 const SECRET: &str = "gh-span-secret";
 const BODY: &[u8] = br#"{"ref":"main"}"#;
 
 fn delivery(id: &str) -> Request<Full<Bytes>> {
-    let mut req = Request::post("/hooks/github").header("content-type", "application/json");
-    for (k, v) in &testing::github(SECRET, id, "push", BODY) {
-        req = req.header(k, v);
-    }
-    req.body(Full::new(Bytes::from_static(BODY)))
-        .expect("request")
+    common::github_push("/hooks/github", SECRET, id, BODY)
 }
 
 fn run<T>(f: impl std::future::Future<Output = T>) -> T {

@@ -31,6 +31,23 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     addr
 }
 
+/// A signed GitHub `push` delivery of `body` to `path`, with event id `id`
+/// (the request an in-process test sends through the layer or the
+/// endpoint).
+pub fn github_push(
+    path: &str,
+    secret: &str,
+    id: &str,
+    body: &'static [u8],
+) -> Request<Full<Bytes>> {
+    let mut req = Request::post(path).header("content-type", "application/json");
+    for (k, v) in &tower_webhook::testing::github(secret, id, "push", body) {
+        req = req.header(k, v);
+    }
+    req.body(Full::new(Bytes::from_static(body)))
+        .expect("request")
+}
+
 /// A plain HTTP/1 client (no TLS).
 pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
