@@ -125,7 +125,8 @@ fn spread(short: u32) -> u64 {
 /// of buckets), if that leaves a sixteenth spare; else an eighth more, in
 /// a larger table. A shard a little above the average stays at the
 /// average's size (at 100 000 ids, 3 125 in 4 096 buckets), and rebuilds
-/// come no more often than once per 64 claims of a shard.
+/// come no more often than once per 56 claims of a shard (the room left
+/// is at least 64, and a rebuild comes when less than 8 is).
 fn table_room(live: usize) -> usize {
     let buckets = ((live + 64) * 8 / 7).next_power_of_two();
     let within = buckets / 8 * 7;
@@ -290,14 +291,15 @@ impl Shard {
     /// Read here, the next one's line comes in while this claim waits for
     /// its own (the two misses overlap), and stays cached until the shard's
     /// next claim, some 32 deliveries later: the pipeline bench was 0.03 to
-    /// 0.09 × the HMAC dearer without it. A prefetch instruction would not
+    /// 0.08 × the HMAC dearer without it. A prefetch instruction would not
     /// hold up even this claim, but needs `unsafe`.
     fn touch_next_victim(&self) {
         std::hint::black_box(self.ring.get(1).map(|e| matches!(e.state, State::Dead)));
     }
 
-    /// Rebuilds the table without its stale slots, sized for its live ids
-    /// and an eighth more, once it has no room left for a new id.
+    /// Rebuilds the table without its stale slots, with the room
+    /// [`table_room`] gives its live ids, once it has no room left for a
+    /// new id.
     ///
     /// In a full shard each new id's slot replaces an evicted one's: the
     /// evicted slot is left behind, stale (see
