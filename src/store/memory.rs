@@ -40,8 +40,15 @@ use super::{Claim, ClaimToken, EventKey, IdempotencyStore, StoreError};
 const SHARDS: usize = 32;
 
 /// Ring positions are `u32`s (wrapping): a shard's ring, at most twice its
-/// live ids plus a few, stays well under 2³².
+/// live ids plus a few, stays well under 2³¹, and a stale slot's place
+/// (behind the front) is told from a live one's by how far behind it is,
+/// so stale slots are dropped before the front has moved [`SWEEP`] places
+/// past them.
 const MAX_CAPACITY: usize = 1 << 30;
+
+/// How far a shard's front may move before its stale slots are dropped,
+/// whatever room its table has left (see [`MAX_CAPACITY`]).
+const SWEEP: u32 = 1 << 30;
 
 #[derive(Debug, Clone, Copy)]
 enum State {
@@ -164,6 +171,8 @@ struct Shard {
     /// Whether this shard has evicted: its ring has reached its steady
     /// length, and grows by a little, not by doubling.
     settled: bool,
+    /// `head` when the stale slots were last dropped.
+    swept: u32,
 }
 
 /// The ring index of place `pos` when the ring's front is at place `head`.
@@ -202,7 +211,9 @@ impl Shard {
         if full {
             self.touch_next_victim();
         }
-        if self.slots.capacity() - self.slots.len() < 8 {
+        if self.slots.capacity() - self.slots.len() < 8
+            || self.head.wrapping_sub(self.swept) >= SWEEP
+        {
             self.rebuild_table();
         }
         let tail = self.tail();
@@ -276,7 +287,7 @@ impl Shard {
             self.ring.shrink_to_fit();
             self.live.shrink_to_fit();
         }
-        if self.ring.len() > 2 * self.slots.len() + 16 {
+        if self.ring.len() > 2 * (self.slots.len() - self.stale) + 16 {
             self.compact();
         }
         Claimed::Fresh { added, evicted }
@@ -324,6 +335,7 @@ impl Shard {
         }
         self.slots = fresh;
         self.stale = 0;
+        self.swept = head;
     }
 
     /// Drops the dead entries (released or re-claimed ids) once they
@@ -346,6 +358,7 @@ impl Shard {
                 None => false,
             });
         self.stale = 0;
+        self.swept = head;
         let mut flags = self.live.iter();
         self.ring.retain(|_| flags.next().is_some_and(|&l| l));
         self.live.retain(|&l| l);
@@ -950,6 +963,85 @@ mod tests {
                 );
             }
             rings(&store, VecDeque::len);
+        });
+    }
+
+    #[test]
+    fn stale_slots_are_dropped_before_the_front_moves_too_far_past_them() {
+        let store = MemoryStore::with_capacity(1);
+        let now = crate::observe::now();
+        let claim = |shard: &mut Shard, key: &EventKey, full: bool| {
+            let state = State::InFlight {
+                token: ClaimToken::random(),
+                until: deadline(now, LEASE),
+            };
+            shard.claim(store.locate(key.as_str()).1, key, state, now, full)
+        };
+        let mut shard = Shard::default();
+        let (a, b, c) = (
+            EventKey::new("e", "p", "a"),
+            EventKey::new("e", "p", "b"),
+            EventKey::new("e", "p", "c"),
+        );
+        claim(&mut shard, &a, false);
+        // `b` evicts `a`, then `b` goes too: two stale slots, an empty ring.
+        claim(&mut shard, &b, true);
+        assert!(shard.evict_oldest(None));
+        assert_eq!(
+            (shard.stale, shard.slots.len(), shard.ring.len()),
+            (2, 2, 0)
+        );
+        // Much later (its table never ran out of room: releases and
+        // re-claims, say), the front has moved on by `SWEEP` places.
+        shard.head = shard.head.wrapping_add(SWEEP);
+        claim(&mut shard, &c, false);
+        assert_eq!(
+            (shard.stale, shard.slots.len()),
+            (0, 1),
+            "the stale slots were dropped before they could look live"
+        );
+    }
+
+    #[test]
+    fn dead_entries_are_compacted_whatever_stale_slots_the_table_holds() {
+        run(async {
+            let store = MemoryStore::with_capacity(2_000);
+            let mut n = 0u32;
+            let mut next = || {
+                n += 1;
+                EventKey::new("e", "p", &n.to_string())
+            };
+            // Full, then churned: evictions leave stale slots behind.
+            for _ in 0..2_100 {
+                let k = next();
+                let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
+                    panic!("new id not fresh");
+                };
+                assert!(store.complete(&k, t, LEASE).await.expect("complete"));
+            }
+            // Failed deliveries: each leaves a dead entry. Throughout, at
+            // most one dead entry per live id, plus 16, as the docs say
+            // (plus the newest claim's, released after its claim checked).
+            let excess = |store: &MemoryStore| {
+                rings(store, |ring| {
+                    let live = ring.iter().filter(|e| !matches!(e.state, State::Dead));
+                    ring.len().saturating_sub(2 * live.count() + 18)
+                })
+            };
+            for round in 0..6_000 {
+                let k = next();
+                let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
+                    panic!("new id not fresh");
+                };
+                assert!(store.release(&k, t).await.expect("release"));
+                if round % 50 == 0 {
+                    let past = excess(&store);
+                    assert!(
+                        past.iter().all(|&n| n == 0),
+                        "dead entries past the bound after {round} releases: {past:?}"
+                    );
+                }
+            }
         });
     }
 
