@@ -648,6 +648,14 @@ mod tests {
 
     const LEASE: Duration = Duration::from_secs(60);
 
+    /// Claims `key`, which must be new: its token.
+    async fn fresh(store: &MemoryStore, key: &EventKey) -> ClaimToken {
+        match store.claim(key, LEASE).await.expect("claim") {
+            Claim::Fresh(t) => t,
+            other => panic!("new id {key} not fresh: {other:?}"),
+        }
+    }
+
     fn run<T>(f: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .build()
@@ -744,9 +752,7 @@ mod tests {
                 .map(|i| EventKey::new("e", "p", &i.to_string()))
                 .collect();
             for k in &keys {
-                let Claim::Fresh(t) = store.claim(k, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, k).await;
                 assert!(store.complete(k, t, LEASE).await.expect("complete"));
             }
             assert_eq!(store.entry_count(), SHARDS * 4);
@@ -776,9 +782,7 @@ mod tests {
             let long = "x".repeat(3 * INLINE);
             let key = EventKey::new("e", "p", &long);
             let near = EventKey::new("e", "p", &format!("{long}y"));
-            let Claim::Fresh(t) = store.claim(&key, LEASE).await.expect("claim") else {
-                panic!("new id not fresh");
-            };
+            let t = fresh(&store, &key).await;
             assert!(matches!(
                 store.claim(&key, LEASE).await.expect("claim"),
                 Claim::InFlight { .. }
@@ -833,9 +837,7 @@ mod tests {
                 .collect();
             let mut tokens = Vec::new();
             for k in &held {
-                let Claim::Fresh(t) = store.claim(k, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, k).await;
                 tokens.push(t);
             }
             // Churn on other keys leaves dead places behind in every shard
@@ -870,9 +872,7 @@ mod tests {
             let a = EventKey::new("e", "p", "k0");
             // Nineteen released claims leave dead places in `a`'s shard.
             for k in ids_by_shard(&store, &a, true, 1).take(19) {
-                let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, &k).await;
                 assert!(store.release(&k, t).await.expect("release"));
             }
             let mut elsewhere = ids_by_shard(&store, &a, false, 1000);
@@ -926,18 +926,14 @@ mod tests {
                 keys
             };
             for k in churn(22_000) {
-                let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, &k).await;
                 assert!(store.complete(&k, t, LEASE).await.expect("complete"));
             }
             let settled = room(&store);
             // Ten turns of the store: every claim evicts an id and leaves
             // its slot behind, stale, in its shard's table.
             for k in churn(200_000) {
-                let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, &k).await;
                 assert!(store.complete(&k, t, LEASE).await.expect("complete"));
             }
             assert_eq!(store.entry_count(), capacity);
@@ -1014,9 +1010,7 @@ mod tests {
             // Full, then churned: evictions leave stale slots behind.
             for _ in 0..2_100 {
                 let k = next();
-                let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, &k).await;
                 assert!(store.complete(&k, t, LEASE).await.expect("complete"));
             }
             // Failed deliveries: each leaves a dead entry. Throughout, at
@@ -1030,9 +1024,7 @@ mod tests {
             };
             for round in 0..6_000 {
                 let k = next();
-                let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, &k).await;
                 assert!(store.release(&k, t).await.expect("release"));
                 if round % 50 == 0 {
                     let past = excess(&store);
@@ -1056,9 +1048,7 @@ mod tests {
             };
             for _ in 0..1_100 {
                 let k = next();
-                let Claim::Fresh(t) = store.claim(&k, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, &k).await;
                 assert!(store.complete(&k, t, LEASE).await.expect("complete"));
             }
             let capacities = |s: &MemoryStore| rings(s, VecDeque::capacity);
@@ -1068,14 +1058,10 @@ mod tests {
             for _ in 0..rounds {
                 // A failed delivery (released), then a handled one.
                 let failed = next();
-                let Claim::Fresh(t) = store.claim(&failed, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, &failed).await;
                 assert!(store.release(&failed, t).await.expect("release"));
                 let handled = next();
-                let Claim::Fresh(t) = store.claim(&handled, LEASE).await.expect("claim") else {
-                    panic!("new id not fresh");
-                };
+                let t = fresh(&store, &handled).await;
                 assert!(store.complete(&handled, t, LEASE).await.expect("complete"));
                 let now = capacities(&store);
                 changes += before.iter().zip(&now).filter(|(a, b)| a != b).count();
