@@ -32,7 +32,7 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::ServiceExt;
 
 use deliveries::{collect, event};
-use stacks::{Setup, Stacks, request, standard_request, typed};
+use stacks::{Setup, bench_stacks, request, standard_request};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -64,11 +64,7 @@ fn main() {
         peer,
         generous,
     } = Setup::new();
-    let stacks = Stacks::new(
-        tower::service_fn(collect),
-        tower::service_fn(typed),
-        generous,
-    );
+    let stacks = bench_stacks(generous);
     let bare = tower::service_fn(collect);
 
     // The first delivery of `dup` is accepted and the first of `flood`

@@ -74,7 +74,7 @@ use tower_webhook::testing;
 
 use deliveries::{collect, event};
 use stacks::{
-    SECRET, Setup, Stacks, request, standard_id, standard_request, standard_secret, typed,
+    SECRET, Setup, bench_stacks, request, standard_id, standard_request, standard_secret,
 };
 
 /// The floors: raw HMAC-SHA256 of what each scheme signs, over one 1 KiB
@@ -119,11 +119,7 @@ fn bench(c: &mut Criterion) {
         peer,
         generous,
     } = Setup::new();
-    let stacks = Stacks::new(
-        tower::service_fn(collect),
-        tower::service_fn(typed),
-        generous,
-    );
+    let stacks = bench_stacks(generous);
     let floors = Floors::new(at);
     let bare = tower::service_fn(collect);
 
@@ -283,11 +279,7 @@ fn profile(n: u64) {
         peer,
         generous,
     } = Setup::new();
-    let stacks = Stacks::new(
-        tower::service_fn(collect),
-        tower::service_fn(typed),
-        generous,
-    );
+    let stacks = bench_stacks(generous);
     let stack = std::env::var("PIPELINE_PROFILE_STACK").unwrap_or_default();
     eprintln!(
         "profile: {n} {} deliveries, built {BATCH} at a time (as criterion's batches: in cache)",
@@ -333,11 +325,7 @@ fn interleaved(rounds: usize) {
         peer,
         generous,
     } = Setup::new();
-    let stacks = Stacks::new(
-        tower::service_fn(collect),
-        tower::service_fn(typed),
-        generous,
-    );
+    let stacks = bench_stacks(generous);
     let floors = Floors::new(at);
     let bare = tower::service_fn(collect);
     let flood = event(8);

@@ -16,7 +16,7 @@ use tower_webhook::rate_limit::RateLimit;
 use tower_webhook::store::{Claim, EventKey, IdempotencyStore};
 use tower_webhook::{MemoryStore, Secret, Verifier, WebhookLayer, testing};
 
-use super::deliveries::{self, delivery, event};
+use super::deliveries::{self, collect, delivery, event};
 
 pub(crate) const SECRET: &str = "whsec_pipeline_bench_secret";
 pub(crate) const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -153,6 +153,32 @@ impl<C: Clone, T> Stacks<C, T> {
             strict: layer(RateLimit::per_minute(1).expect("limit")).layer(collect),
         }
     }
+}
+
+/// A service the stacks wrap: [`collect`] or [`typed`], as `service_fn`s.
+pub(crate) trait Handler:
+    tower::Service<Request<Full<Bytes>>, Response = Resp, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Handler for S where
+    S: tower::Service<Request<Full<Bytes>>, Response = Resp, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+/// The stacks every mode runs, around [`collect`] and [`typed`].
+pub(crate) fn bench_stacks(generous: RateLimit) -> Stacks<impl Handler, impl Handler> {
+    Stacks::new(
+        tower::service_fn(collect),
+        tower::service_fn(typed),
+        generous,
+    )
 }
 
 /// What every mode starts with: a current-thread runtime, the signing
