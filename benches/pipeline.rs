@@ -383,26 +383,7 @@ fn interleaved(rounds: usize) {
         }
         all.push(round);
     }
-    let quartiles = |mut v: Vec<f64>| -> (f64, f64, f64) {
-        v.sort_by(f64::total_cmp);
-        let q = |quarters: usize| v.get((v.len() - 1) * quarters / 4).copied().unwrap_or(0.0);
-        (q(1), q(2), q(3))
-    };
-    let show = |label: &str, v: Vec<f64>, unit: &str, target: Option<(f64, bool)>| {
-        let (q1, m, q3) = quartiles(v);
-        let verdict = match target {
-            Some((t, at_most)) => {
-                let met = if at_most { m <= t } else { m >= t };
-                let sign = if at_most { "≤" } else { "≥" };
-                format!(
-                    "  (target {sign} {t:.2}: {})",
-                    if met { "met" } else { "NOT met" }
-                )
-            }
-            None => String::new(),
-        };
-        println!("{label:<58} {m:>8.3}{unit} [{q1:.3} – {q3:.3}]{verdict}");
-    };
+    use report::{Target, spread as show};
     println!("\nPer delivery, median [quartiles] over {rounds} rounds:");
     show("bare", all.iter().map(|r| r.bare).collect(), " ns", None);
     show(
@@ -441,7 +422,7 @@ fn interleaved(rounds: usize) {
         "pipeline cost, Stripe (layer_collect - bare) / raw_hmac",
         all.iter().map(|r| (r.stripe - r.bare) / r.raw).collect(),
         "",
-        Some((2.5, true)),
+        Some(Target::AtMost(2.5)),
     );
     show(
         "pipeline cost, Standard (standard_collect - bare) / its raw",
@@ -449,13 +430,13 @@ fn interleaved(rounds: usize) {
             .map(|r| (r.standard - r.bare) / r.std_raw)
             .collect(),
         "",
-        Some((2.5, true)),
+        Some(Target::AtMost(2.5)),
     );
     show(
         "rate_limited / layer_typed",
         all.iter().map(|r| r.limited / r.typed).collect(),
         "",
-        Some((0.25, true)),
+        Some(Target::AtMost(0.25)),
     );
 }
 

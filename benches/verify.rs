@@ -8,6 +8,18 @@
 //! Peers: `svix` (`webhooks::Webhook::verify`), `standardwebhooks`
 //! (`Webhook::verify`), `async-stripe-webhook` (`Webhook::construct_event`,
 //! which also parses the event: that is the work its users get).
+//!
+//! `VERIFY_INTERLEAVED=<rounds>` runs no criterion: at each size, every
+//! case is timed round by round, one batch right after the other, and the
+//! ratios are each round's own (medians and quartiles over the rounds). On
+//! a machine whose speed changes by phases, criterion's ratios compare
+//! medians measured seconds apart, and can be off by more than the
+//! figures' margins; these cannot:
+//!
+//! ```text
+//! cargo bench -p tower-webhook-peer-bench --bench verify --no-run
+//! VERIFY_INTERLEAVED=1000 target/release/deps/verify-<hash>
+//! ```
 
 #[path = "support/floor.rs"]
 mod floor;
@@ -15,11 +27,13 @@ mod floor;
 mod report;
 
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, KeyInit};
 use http::HeaderMap;
+use report::{Target, spread};
 use sha2::Sha256;
 use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe};
 use tower_webhook::{Secret, Verifier, testing};
@@ -48,210 +62,302 @@ fn parts(headers: HeaderMap) -> http::request::Parts {
     testing::parts("/", headers)
 }
 
-fn bench(c: &mut Criterion) {
-    let std_key = tower_webhook::Secret::standard_webhooks(STD_SECRET).expect("secret");
-    let std_raw = std_key.expose().to_vec();
+/// One timed case: a name (criterion's function id) and the work of one
+/// verification, answering whether it verified.
+struct Case {
+    name: &'static str,
+    run: Box<dyn Fn() -> bool>,
+}
+
+/// Every case at one payload size, each owning what it needs. The same
+/// table serves criterion and the interleaved mode.
+fn cases(size: usize) -> Vec<Case> {
+    let std_key = Secret::standard_webhooks(STD_SECRET).expect("secret");
+    let raw_key = Hmac::<Sha256>::new_from_slice(std_key.expose()).expect("key");
     let svix = svix::webhooks::Webhook::new(STD_SECRET).expect("svix secret");
     let sw = standardwebhooks::Webhook::new(STD_SECRET).expect("standardwebhooks secret");
-    let ours_std = StandardWebhooks::new(std_key.clone());
-    let ours_stripe = Stripe::new(Secret::text(STRIPE_SECRET).expect("secret"));
-    let ours_gh = GitHub::new(Secret::text("gh-secret").expect("secret"));
-    let ours_slack = Slack::new(Secret::text("slack-secret").expect("secret"));
-    let ours_shopify = Shopify::new(Secret::text("shopify-secret").expect("secret"));
-    let raw_key = Hmac::<Sha256>::new_from_slice(&std_raw).expect("key");
+    let ours_std = Rc::new(StandardWebhooks::new(std_key));
+    let ours_stripe = Rc::new(Stripe::new(Secret::text(STRIPE_SECRET).expect("secret")));
 
+    let body: Rc<str> = Rc::from(event(size));
+    let b = body.as_bytes();
+    let now = SystemTime::now();
+    let ts = testing::unix(now);
+    let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+
+    let std_headers = Rc::new(testing::standard_webhooks(STD_SECRET, id, ts, b));
+    let std_parts = Rc::new(parts((*std_headers).clone()));
+    assert!(ours_std.verify(&std_parts, b, now).is_ok());
+    assert!(
+        svix.verify(b, &std_headers).is_ok(),
+        "svix verifies our signature"
+    );
+    assert!(
+        sw.verify(b, &std_headers).is_ok(),
+        "standardwebhooks verifies our signature"
+    );
+
+    let stripe_headers = testing::stripe(STRIPE_SECRET, ts, b);
+    let stripe_sig: Rc<str> = Rc::from(stripe_headers["stripe-signature"].to_str().expect("ascii"));
+    let stripe_parts = Rc::new(parts(stripe_headers));
+    assert!(ours_stripe.verify(&stripe_parts, b, now).is_ok());
+    let peer = stripe_webhook::Webhook::construct_event(&body, &stripe_sig, STRIPE_SECRET);
+    assert!(
+        peer.is_ok(),
+        "async-stripe-webhook verifies: {:?}",
+        peer.err()
+    );
+
+    let mut cases = Vec::new();
+    let mut case = |name: &'static str, run: Box<dyn Fn() -> bool>| {
+        assert!(run(), "{name} verifies at {size} bytes");
+        cases.push(Case { name, run });
+    };
+    let ts_text = ts.to_string();
+    let bd = Rc::clone(&body);
+    case(
+        "raw_hmac",
+        Box::new(move || {
+            let mac = floor::hmac_sha256(
+                &raw_key,
+                &[
+                    id.as_bytes(),
+                    b".",
+                    ts_text.as_bytes(),
+                    b".",
+                    black_box(bd.as_bytes()),
+                ],
+            );
+            black_box(mac);
+            true
+        }),
+    );
+    let (v, p, bd) = (
+        Rc::clone(&ours_std),
+        Rc::clone(&std_parts),
+        Rc::clone(&body),
+    );
+    case(
+        "ours_standard",
+        Box::new(move || {
+            v.verify(black_box(&p), black_box(bd.as_bytes()), now)
+                .is_ok()
+        }),
+    );
+    let (v, p, bd) = (ours_std, Rc::clone(&std_parts), Rc::clone(&body));
+    case(
+        "ours_standard_deferred",
+        Box::new(move || {
+            v.verify_deferred(black_box(&p), black_box(bd.as_bytes()), now)
+                .is_ok()
+        }),
+    );
+    let (h, bd) = (Rc::clone(&std_headers), Rc::clone(&body));
+    case(
+        "svix",
+        Box::new(move || svix.verify(black_box(bd.as_bytes()), black_box(&h)).is_ok()),
+    );
+    let (h, bd) = (std_headers, Rc::clone(&body));
+    case(
+        "standardwebhooks",
+        Box::new(move || sw.verify(black_box(bd.as_bytes()), black_box(&h)).is_ok()),
+    );
+    let (v, p, bd) = (
+        Rc::clone(&ours_stripe),
+        Rc::clone(&stripe_parts),
+        Rc::clone(&body),
+    );
+    case(
+        "ours_stripe",
+        Box::new(move || {
+            v.verify(black_box(&p), black_box(bd.as_bytes()), now)
+                .is_ok()
+        }),
+    );
+    let (v, p, bd) = (ours_stripe, stripe_parts, Rc::clone(&body));
+    case(
+        "ours_stripe_deferred",
+        Box::new(move || {
+            v.verify_deferred(black_box(&p), black_box(bd.as_bytes()), now)
+                .is_ok()
+        }),
+    );
+    let bd = Rc::clone(&body);
+    case(
+        "async_stripe_webhook",
+        Box::new(move || {
+            stripe_webhook::Webhook::construct_event(black_box(&*bd), &stripe_sig, STRIPE_SECRET)
+                .is_ok()
+        }),
+    );
+    let others: [(&'static str, Box<dyn Verifier>, http::request::Parts); 3] = [
+        (
+            "ours_github",
+            Box::new(GitHub::new(Secret::text("gh-secret").expect("secret"))),
+            parts(testing::github("gh-secret", "d-1", "push", b)),
+        ),
+        (
+            "ours_slack",
+            Box::new(Slack::new(Secret::text("slack-secret").expect("secret"))),
+            parts(testing::slack("slack-secret", ts, b)),
+        ),
+        (
+            "ours_shopify",
+            Box::new(Shopify::new(
+                Secret::text("shopify-secret").expect("secret"),
+            )),
+            parts(testing::shopify(
+                "shopify-secret",
+                "w-1",
+                "orders/create",
+                b,
+            )),
+        ),
+    ];
+    for (name, v, p) in others {
+        let bd = Rc::clone(&body);
+        case(
+            name,
+            Box::new(move || {
+                v.verify(black_box(&p), black_box(bd.as_bytes()), now)
+                    .is_ok()
+            }),
+        );
+    }
+    cases
+}
+
+/// The ratios reported at each size: label, numerator, denominator, and
+/// the target at that size (the issue's figures), if any.
+fn ratios(label: &str) -> Vec<(String, &'static str, &'static str, Option<Target>)> {
+    let small = label == "256B" || label == "1KiB";
+    let floor = Target::AtMost(if small { 1.5 } else { 1.05 });
+    let peer = (label == "1KiB").then_some(Target::AtMost(0.20));
+    let stripe_peer = (label == "1KiB").then_some(Target::AtMost(0.75));
+    let mut out = vec![
+        (
+            "ours_standard / raw_hmac".to_owned(),
+            "ours_standard",
+            "raw_hmac",
+            Some(floor),
+        ),
+        (
+            "ours_standard_deferred / raw_hmac (the layer's path)".to_owned(),
+            "ours_standard_deferred",
+            "raw_hmac",
+            Some(floor),
+        ),
+    ];
+    for ours in [
+        "ours_stripe",
+        "ours_stripe_deferred",
+        "ours_github",
+        "ours_slack",
+        "ours_shopify",
+    ] {
+        out.push((format!("{ours} / raw_hmac"), ours, "raw_hmac", None));
+    }
+    for (ours, theirs, target) in [
+        ("ours_standard", "svix", peer),
+        ("ours_standard", "standardwebhooks", peer),
+        ("ours_standard_deferred", "svix", peer),
+        ("ours_standard_deferred", "standardwebhooks", peer),
+        ("ours_stripe_deferred", "async_stripe_webhook", stripe_peer),
+        ("ours_stripe", "async_stripe_webhook", stripe_peer),
+    ] {
+        out.push((format!("{ours} / {theirs}"), ours, theirs, target));
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("verify");
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(2));
     for (size, label) in SIZES {
-        let body = event(size);
-        let b = body.as_bytes();
-        let now = SystemTime::now();
-        let ts = testing::unix(now);
-        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
         g.throughput(Throughput::Bytes(size as u64));
         if size >= 16 * 1024 {
             g.sample_size(20);
         }
-
-        let std_headers = testing::standard_webhooks(STD_SECRET, id, ts, b);
-        let std_parts = parts(std_headers.clone());
-        assert!(ours_std.verify(&std_parts, b, now).is_ok());
-        assert!(
-            svix.verify(b, &std_headers).is_ok(),
-            "svix verifies our signature"
-        );
-        assert!(
-            sw.verify(b, &std_headers).is_ok(),
-            "standardwebhooks verifies our signature"
-        );
-
-        let ts_text = ts.to_string();
-        g.bench_function(BenchmarkId::new("raw_hmac", label), |bn| {
-            bn.iter(|| {
-                black_box(floor::hmac_sha256(
-                    &raw_key,
-                    &[id.as_bytes(), b".", ts_text.as_bytes(), b".", black_box(b)],
-                ))
-            })
-        });
-        g.bench_function(BenchmarkId::new("ours_standard", label), |bn| {
-            bn.iter(|| {
-                ours_std
-                    .verify(black_box(&std_parts), black_box(b), now)
-                    .is_ok()
-            })
-        });
-        g.bench_function(BenchmarkId::new("ours_standard_deferred", label), |bn| {
-            bn.iter(|| {
-                ours_std
-                    .verify_deferred(black_box(&std_parts), black_box(b), now)
-                    .is_ok()
-            })
-        });
-        g.bench_function(BenchmarkId::new("svix", label), |bn| {
-            bn.iter(|| svix.verify(black_box(b), black_box(&std_headers)).is_ok())
-        });
-        g.bench_function(BenchmarkId::new("standardwebhooks", label), |bn| {
-            bn.iter(|| sw.verify(black_box(b), black_box(&std_headers)).is_ok())
-        });
-
-        let stripe_headers = testing::stripe(STRIPE_SECRET, ts, b);
-        let stripe_sig = stripe_headers["stripe-signature"]
-            .to_str()
-            .expect("ascii")
-            .to_owned();
-        let stripe_parts = parts(stripe_headers);
-        assert!(ours_stripe.verify(&stripe_parts, b, now).is_ok());
-        let peer = stripe_webhook::Webhook::construct_event(&body, &stripe_sig, STRIPE_SECRET);
-        assert!(
-            peer.is_ok(),
-            "async-stripe-webhook verifies: {:?}",
-            peer.err()
-        );
-        g.bench_function(BenchmarkId::new("ours_stripe", label), |bn| {
-            bn.iter(|| {
-                ours_stripe
-                    .verify(black_box(&stripe_parts), black_box(b), now)
-                    .is_ok()
-            })
-        });
-        g.bench_function(BenchmarkId::new("ours_stripe_deferred", label), |bn| {
-            bn.iter(|| {
-                ours_stripe
-                    .verify_deferred(black_box(&stripe_parts), black_box(b), now)
-                    .is_ok()
-            })
-        });
-        g.bench_function(BenchmarkId::new("async_stripe_webhook", label), |bn| {
-            bn.iter(|| {
-                stripe_webhook::Webhook::construct_event(
-                    black_box(&body),
-                    &stripe_sig,
-                    STRIPE_SECRET,
-                )
-                .is_ok()
-            })
-        });
-
-        let gh = parts(testing::github("gh-secret", "d-1", "push", b));
-        let slack = parts(testing::slack("slack-secret", ts, b));
-        let shopify = parts(testing::shopify(
-            "shopify-secret",
-            "w-1",
-            "orders/create",
-            b,
-        ));
-        for (name, v, p) in [
-            ("ours_github", &ours_gh as &dyn Verifier, &gh),
-            ("ours_slack", &ours_slack, &slack),
-            ("ours_shopify", &ours_shopify, &shopify),
-        ] {
-            assert!(v.verify(p, b, now).is_ok(), "{name}");
-            g.bench_function(BenchmarkId::new(name, label), |bn| {
-                bn.iter(|| v.verify(black_box(p), black_box(b), now).is_ok())
+        for case in cases(size) {
+            g.bench_function(BenchmarkId::new(case.name, label), |bn| {
+                bn.iter(|| (case.run)())
             });
         }
     }
     g.finish();
 }
 
+/// `VERIFY_INTERLEAVED=<rounds>`: no criterion. At each size, every round
+/// times a batch of each case, one right after the other (in an order that
+/// rotates), and computes the round's ratios; the medians and quartiles
+/// over the rounds are printed. A machine whose speed changes by phases
+/// moves all the batches of a round alike, so these ratios hold where
+/// criterion's, measured seconds apart, do not. 1 MiB runs a tenth of the
+/// rounds (at least 20): one of its rounds takes ≈ 20 ms.
+fn interleaved(rounds: usize) {
+    println!("interleaved: {rounds} rounds per size (a tenth at 1 MiB)");
+    for (size, label) in SIZES {
+        let cases = cases(size);
+        // About 32 KiB hashed per batch: 32 verifications of 1 KiB.
+        let per_batch = (32 * 1024 / size).max(1);
+        let rounds = if size >= 1024 * 1024 {
+            (rounds / 10).max(20)
+        } else {
+            rounds
+        };
+        eprintln!("{label}: {rounds} rounds of {per_batch} per case ...");
+        let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); cases.len()];
+        for r in 0..rounds {
+            for j in 0..cases.len() {
+                let i = (r + j) % cases.len();
+                let Some(case) = cases.get(i) else { continue };
+                let start = Instant::now();
+                for _ in 0..per_batch {
+                    black_box((case.run)());
+                }
+                let ns = start.elapsed().as_secs_f64() * 1e9 / per_batch as f64;
+                if let Some(t) = times.get_mut(i) {
+                    t.push(ns);
+                }
+            }
+        }
+        let of = |name: &str| -> &[f64] {
+            cases
+                .iter()
+                .position(|c| c.name == name)
+                .and_then(|i| times.get(i))
+                .map_or(&[], Vec::as_slice)
+        };
+        println!("\n-- {label}: per verification, median [quartiles] over {rounds} rounds");
+        for (case, t) in cases.iter().zip(&times) {
+            spread(case.name, t.clone(), " ns", None);
+        }
+        println!("-- {label}: ratios, each round's own, median [quartiles]");
+        for (text, a, b, target) in ratios(label) {
+            let v = of(a).iter().zip(of(b)).map(|(x, y)| x / y).collect();
+            spread(&text, v, "", target);
+        }
+    }
+}
+
 fn main() {
+    if let Some(rounds) = std::env::var("VERIFY_INTERLEAVED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return interleaved(rounds);
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();
 
     println!("\nRatios (medians of this run):");
     for (_, label) in SIZES {
-        let p = |n: &str| format!("verify/{n}/{label}");
         println!("-- {label}");
-        let floor = if label == "256B" || label == "1KiB" {
-            1.5
-        } else {
-            1.05
-        };
-        report::ratio(
-            "ours_standard / raw_hmac",
-            &p("ours_standard"),
-            &p("raw_hmac"),
-            Some(floor),
-        );
-        report::ratio(
-            "ours_standard_deferred / raw_hmac (the layer's path)",
-            &p("ours_standard_deferred"),
-            &p("raw_hmac"),
-            Some(floor),
-        );
-        for ours in [
-            "ours_stripe",
-            "ours_stripe_deferred",
-            "ours_github",
-            "ours_slack",
-            "ours_shopify",
-        ] {
-            report::ratio(
-                &format!("{ours} / raw_hmac"),
-                &p(ours),
-                &p("raw_hmac"),
-                None,
-            );
+        for (text, a, b, target) in ratios(label) {
+            let p = |n: &str| format!("verify/{n}/{label}");
+            report::ratio(&text, &p(a), &p(b), target.map(Target::value));
         }
-        let peer_target = (label == "1KiB").then_some(0.20);
-        report::ratio(
-            "ours_standard / svix",
-            &p("ours_standard"),
-            &p("svix"),
-            peer_target,
-        );
-        report::ratio(
-            "ours_standard / standardwebhooks",
-            &p("ours_standard"),
-            &p("standardwebhooks"),
-            peer_target,
-        );
-        report::ratio(
-            "ours_standard_deferred / svix",
-            &p("ours_standard_deferred"),
-            &p("svix"),
-            peer_target,
-        );
-        report::ratio(
-            "ours_standard_deferred / standardwebhooks",
-            &p("ours_standard_deferred"),
-            &p("standardwebhooks"),
-            peer_target,
-        );
-        report::ratio(
-            "ours_stripe_deferred / async_stripe_webhook",
-            &p("ours_stripe_deferred"),
-            &p("async_stripe_webhook"),
-            (label == "1KiB").then_some(0.75),
-        );
-        report::ratio(
-            "ours_stripe / async_stripe_webhook",
-            &p("ours_stripe"),
-            &p("async_stripe_webhook"),
-            (label == "1KiB").then_some(0.75),
-        );
     }
 }

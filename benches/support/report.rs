@@ -53,3 +53,50 @@ pub(crate) fn ratio(label: &str, a: &str, b: &str, target: Option<f64>) {
         _ => println!("{label:<48} (not measured in this run)"),
     }
 }
+
+/// The first quartile, the median and the third quartile of `v`.
+pub(crate) fn quartiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let q = |quarters: usize| {
+        v.get(v.len().saturating_sub(1) * quarters / 4)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (q(1), q(2), q(3))
+}
+
+/// A target for [`spread`]: at most (`≤`) or at least (`≥`) a value.
+#[derive(Clone, Copy)]
+pub(crate) enum Target {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+/// Prints the median of `v` with its quartiles, and whether the median
+/// meets `target`.
+pub(crate) fn spread(label: &str, v: Vec<f64>, unit: &str, target: Option<Target>) {
+    let (q1, m, q3) = quartiles(v);
+    let verdict = match target {
+        Some(t) => {
+            let (met, sign, t) = match t {
+                Target::AtMost(t) => (m <= t, "≤", t),
+                Target::AtLeast(t) => (m >= t, "≥", t),
+            };
+            format!(
+                "  (target {sign} {t:.2}: {})",
+                if met { "met" } else { "NOT met" }
+            )
+        }
+        None => String::new(),
+    };
+    println!("{label:<58} {m:>8.3}{unit} [{q1:.3} – {q3:.3}]{verdict}");
+}
+
+impl Target {
+    /// The bound, whichever way it points.
+    pub(crate) fn value(self) -> f64 {
+        match self {
+            Self::AtMost(t) | Self::AtLeast(t) => t,
+        }
+    }
+}
