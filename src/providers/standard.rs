@@ -259,8 +259,8 @@ fn verify_v1(
 
     let mut v1 = Candidates::new();
     let mut v1a = Candidates::new();
-    for entry in sig.as_bytes().split(|&b| b == b' ') {
-        match entry {
+    for entry in kit::split_ascii(sig, b' ') {
+        match entry.as_bytes() {
             [b'v', b'1', b',', b64 @ ..] => v1.push_encoded(b64, Encoding::Base64),
             // Decoded only when some public key could check it.
             [b'v', b'1', b'a', b',', b64 @ ..] if !public_keys.is_empty() => {
