@@ -108,7 +108,7 @@ where
         // inner services").
         let fresh = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, fresh);
-        ResponseFuture::new(deliver(endpoint, ready, req, early, span))
+        ResponseFuture::new(|| deliver(endpoint, ready, req, early, span))
     }
 }
 
