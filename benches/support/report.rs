@@ -34,7 +34,7 @@ pub(crate) fn human(ns: f64) -> String {
     }
 }
 
-/// Prints `a / b` for two benchmarks, with a target if any.
+/// Prints `a / b` for two benchmarks, with an at-most target if any.
 pub(crate) fn ratio(label: &str, a: &str, b: &str, target: Option<f64>) {
     match (median_ns(a), median_ns(b)) {
         (Some(x), Some(y)) if y > 0.0 => {
@@ -75,6 +75,10 @@ pub(crate) enum Target {
 /// Prints the median of `v` with its quartiles, and whether the median
 /// meets `target`.
 pub(crate) fn spread(label: &str, v: Vec<f64>, unit: &str, target: Option<Target>) {
+    if v.is_empty() {
+        println!("{label:<58} (no data)");
+        return;
+    }
     let (q1, m, q3) = quartiles(v);
     let verdict = match target {
         Some(t) => {
