@@ -58,13 +58,8 @@ fn status<B>(res: Result<http::Response<B>, std::convert::Infallible>) -> u16 {
 }
 
 fn main() {
-    let Setup {
-        rt,
-        at,
-        peer,
-        generous,
-    } = Setup::new();
-    let stacks = bench_stacks(generous);
+    let Setup { rt, at, peer } = Setup::new();
+    let stacks = bench_stacks();
     let bare = tower::service_fn(collect);
 
     // The first delivery of `dup` is accepted and the first of `flood`

@@ -113,13 +113,8 @@ impl Floors {
 }
 
 fn bench(c: &mut Criterion) {
-    let Setup {
-        rt,
-        at,
-        peer,
-        generous,
-    } = Setup::new();
-    let stacks = bench_stacks(generous);
+    let Setup { rt, at, peer } = Setup::new();
+    let stacks = bench_stacks();
     let floors = Floors::new(at);
     let bare = tower::service_fn(collect);
 
@@ -273,13 +268,8 @@ where
 /// of whatever touched it first); in the profile, the set-up is its own
 /// call stack.
 fn profile(n: u64) {
-    let Setup {
-        rt,
-        at,
-        peer,
-        generous,
-    } = Setup::new();
-    let stacks = bench_stacks(generous);
+    let Setup { rt, at, peer } = Setup::new();
+    let stacks = bench_stacks();
     let stack = std::env::var("PIPELINE_PROFILE_STACK").unwrap_or_default();
     eprintln!(
         "profile: {n} {} deliveries, built {BATCH} at a time (as criterion's batches: in cache)",
@@ -319,13 +309,8 @@ fn profile(n: u64) {
 /// the ratios hold where criterion's, measured seconds apart, do not.
 fn interleaved(rounds: usize) {
     use std::time::Instant;
-    let Setup {
-        rt,
-        at,
-        peer,
-        generous,
-    } = Setup::new();
-    let stacks = bench_stacks(generous);
+    let Setup { rt, at, peer } = Setup::new();
+    let stacks = bench_stacks();
     let floors = Floors::new(at);
     let bare = tower::service_fn(collect);
     let flood = event(8);

@@ -172,8 +172,12 @@ impl<S> Handler for S where
 {
 }
 
-/// The stacks every mode runs, around [`collect`] and [`typed`].
-pub(crate) fn bench_stacks(generous: RateLimit) -> Stacks<impl Handler, impl Handler> {
+/// The stacks every mode runs, around [`collect`] and [`typed`], with a
+/// pre-authentication limit that never refuses here.
+pub(crate) fn bench_stacks() -> Stacks<impl Handler, impl Handler> {
+    let generous = RateLimit::per_second(1_000_000)
+        .and_then(|l| l.burst(1_000_000))
+        .expect("limit");
     Stacks::new(
         tower::service_fn(collect),
         tower::service_fn(typed),
@@ -182,13 +186,11 @@ pub(crate) fn bench_stacks(generous: RateLimit) -> Stacks<impl Handler, impl Han
 }
 
 /// What every mode starts with: a current-thread runtime, the signing
-/// time, the client's address and a pre-authentication limit that never
-/// refuses here.
+/// time and the client's address.
 pub(crate) struct Setup {
     pub(crate) rt: tokio::runtime::Runtime,
     pub(crate) at: SystemTime,
     pub(crate) peer: SocketAddr,
-    pub(crate) generous: RateLimit,
 }
 
 impl Setup {
@@ -200,9 +202,6 @@ impl Setup {
                 .expect("runtime"),
             at: SystemTime::now(),
             peer: "10.1.2.3:4000".parse().expect("addr"),
-            generous: RateLimit::per_second(1_000_000)
-                .and_then(|l| l.burst(1_000_000))
-                .expect("limit"),
         }
     }
 }
