@@ -656,6 +656,24 @@ mod tests {
         }
     }
 
+    /// Keys `e:p:1`, `e:p:2`, ..., one per call.
+    fn numbered() -> impl FnMut() -> EventKey {
+        let mut n = 0u32;
+        move || {
+            n += 1;
+            EventKey::new("e", "p", &n.to_string())
+        }
+    }
+
+    /// Claims and completes `count` new keys from `next`.
+    async fn fill(store: &MemoryStore, next: &mut impl FnMut() -> EventKey, count: usize) {
+        for _ in 0..count {
+            let k = next();
+            let t = fresh(store, &k).await;
+            assert!(store.complete(&k, t, LEASE).await.expect("complete"));
+        }
+    }
+
     fn run<T>(f: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .build()
@@ -915,27 +933,13 @@ mod tests {
                     .map(|m| m.lock().expect("lock").slots.capacity())
                     .sum()
             };
-            let mut n = 0u32;
-            let mut churn = |count: u32| {
-                let keys: Vec<_> = (0..count)
-                    .map(|_| {
-                        n += 1;
-                        EventKey::new("e", "p", &n.to_string())
-                    })
-                    .collect();
-                keys
-            };
-            for k in churn(22_000) {
-                let t = fresh(&store, &k).await;
-                assert!(store.complete(&k, t, LEASE).await.expect("complete"));
-            }
+            let (filled, turns) = (22_000, 200_000);
+            let mut next = numbered();
+            fill(&store, &mut next, filled).await;
             let settled = room(&store);
             // Ten turns of the store: every claim evicts an id and leaves
             // its slot behind, stale, in its shard's table.
-            for k in churn(200_000) {
-                let t = fresh(&store, &k).await;
-                assert!(store.complete(&k, t, LEASE).await.expect("complete"));
-            }
+            fill(&store, &mut next, turns).await;
             assert_eq!(store.entry_count(), capacity);
             let after = room(&store);
             // Doubled tables (hashbrown's own answer to tombstones) would
@@ -948,6 +952,8 @@ mod tests {
             );
             // Every id of the last turn is still a duplicate: rebuilding
             // lost none.
+            // `numbered` gave the keys 1 to `n`.
+            let n = u32::try_from(filled + turns).expect("fits");
             let recent: Vec<_> = (n - 1_000..n)
                 .map(|i| EventKey::new("e", "p", &(i + 1).to_string()))
                 .collect();
@@ -1002,17 +1008,9 @@ mod tests {
     fn dead_entries_are_compacted_whatever_stale_slots_the_table_holds() {
         run(async {
             let store = MemoryStore::with_capacity(2_000);
-            let mut n = 0u32;
-            let mut next = || {
-                n += 1;
-                EventKey::new("e", "p", &n.to_string())
-            };
+            let mut next = numbered();
             // Full, then churned: evictions leave stale slots behind.
-            for _ in 0..2_100 {
-                let k = next();
-                let t = fresh(&store, &k).await;
-                assert!(store.complete(&k, t, LEASE).await.expect("complete"));
-            }
+            fill(&store, &mut next, 2_100).await;
             // Failed deliveries: each leaves a dead entry. Throughout, at
             // most one dead entry per live id, plus 16, as the docs say
             // (plus the newest claim's, released after its claim checked).
@@ -1041,16 +1039,8 @@ mod tests {
     fn releases_in_a_full_store_do_not_copy_the_ring_each_time() {
         run(async {
             let store = MemoryStore::with_capacity(1_000);
-            let mut n = 0u32;
-            let mut next = || {
-                n += 1;
-                EventKey::new("e", "p", &n.to_string())
-            };
-            for _ in 0..1_100 {
-                let k = next();
-                let t = fresh(&store, &k).await;
-                assert!(store.complete(&k, t, LEASE).await.expect("complete"));
-            }
+            let mut next = numbered();
+            fill(&store, &mut next, 1_100).await;
             let capacities = |s: &MemoryStore| rings(s, VecDeque::capacity);
             let rounds = 2_000;
             let mut changes = 0;
