@@ -137,9 +137,10 @@ impl Verifier for Twilio {
         let sig = kit::signature(parts, SIGNATURE)?;
         let keys = match kit::header(parts, SETTINGS)? {
             Some(settings) => {
-                let algorithm = settings
-                    .split(',')
-                    .filter_map(|item| item.trim().split_once('='))
+                // Items as `kit::pairs` splits them, with the spaces a
+                // sender may put around them trimmed.
+                let algorithm = kit::pairs(settings, b',')
+                    .map(|(k, v)| (k.trim_start(), v.trim_end()))
                     .find(|(k, _)| *k == "algorithm")
                     .map(|(_, v)| v);
                 match algorithm {
@@ -320,6 +321,16 @@ mod tests {
             None,
         );
         assert!(v.verify(&ok, BODY, SystemTime::now()).is_ok());
+        // a space after the comma is the sender's, not part of the name
+        let spaced = request(
+            "/myapp.php?foo=1&bar=2",
+            &[
+                (SIGNATURE, &sig256),
+                (SETTINGS, "key=webhooks_sharedkey_1, algorithm=HMAC_SHA256"),
+            ],
+            None,
+        );
+        assert!(v.verify(&spaced, BODY, SystemTime::now()).is_ok());
         // same MAC without the settings header: the Auth Token path, which holds no key
         let legacy = request("/myapp.php?foo=1&bar=2", &[(SIGNATURE, &sig256)], None);
         assert_eq!(
