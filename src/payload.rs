@@ -59,12 +59,17 @@ impl PayloadError {
 
 /// Whether `content_type` is `application/x-www-form-urlencoded`.
 pub fn is_form(content_type: Option<&str>) -> bool {
-    content_type
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|e| {
-            e.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
+    content_type.is_some_and(|ct| {
+        media_essence(ct.as_bytes()).eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+    })
+}
+
+/// The media type of a `Content-Type` value without its parameters and
+/// the spaces around it: `application/json` of `application/json;
+/// charset=utf-8`. Compared case-insensitively by its users.
+pub(crate) fn media_essence(value: &[u8]) -> &[u8] {
+    let end = memchr::memchr(b';', value).unwrap_or(value.len());
+    value.get(..end).unwrap_or(value).trim_ascii()
 }
 
 /// Parses JSON into `T`.
@@ -176,6 +181,28 @@ mod tests {
     #[derive(Debug, serde::Deserialize, PartialEq)]
     struct Ev {
         id: u32,
+    }
+
+    /// `is_form` reads the media type as the content-type check does:
+    /// without parameters, spaces or case.
+    #[test]
+    fn is_form_reads_the_essence_of_the_media_type() {
+        for yes in [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            " Application/X-WWW-Form-Urlencoded ;",
+        ] {
+            assert!(is_form(Some(yes)), "{yes:?}");
+        }
+        for no in [
+            "application/json",
+            "application/x-www-form-urlencoded-x",
+            "; application/x-www-form-urlencoded",
+            "",
+        ] {
+            assert!(!is_form(Some(no)), "{no:?}");
+        }
+        assert!(!is_form(None));
     }
 
     #[test]

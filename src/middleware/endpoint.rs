@@ -671,12 +671,7 @@ fn check_media_type(headers: &http::HeaderMap, allowed: &[&str]) -> Result<(), W
     };
     // As bytes: the allowed types are ASCII, so a value with anything else
     // in its essence matches none of them.
-    let value = value.as_bytes();
-    let essence = value
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or(value)
-        .trim_ascii();
+    let essence = crate::payload::media_essence(value.as_bytes());
     if allowed
         .iter()
         .any(|a| a.as_bytes().eq_ignore_ascii_case(essence))
