@@ -59,7 +59,7 @@ pub async fn run(
     common::banner(
         "actix",
         listener.local_addr()?,
-        &Secrets::from_env(),
+        &Secrets::from_env()?,
         &demos,
     );
     HttpServer::new(move || {
@@ -84,6 +84,9 @@ pub async fn run(
         app
     })
     .workers(2)
+    // A client has 5 s to send its whole request head (actix's default,
+    // spelled out: tower_webhook::server::HEAD_TIMEOUT for axum and hyper).
+    .client_request_timeout(std::time::Duration::from_secs(5))
     .listen(listener)?
     .run()
     .await?;

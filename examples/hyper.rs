@@ -16,7 +16,7 @@ use common::{Events, Secrets};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use serde_json::Value;
 use tower::util::BoxCloneSyncService;
@@ -147,7 +147,7 @@ pub async fn run(
     common::banner(
         "hyper",
         listener.local_addr()?,
-        &Secrets::from_env(),
+        &Secrets::from_env()?,
         &demos,
     );
     loop {
@@ -158,10 +158,13 @@ pub async fn run(
                 let routes = routes.clone();
                 async move { Ok::<_, Infallible>(routes.call(req, peer).await) }
             });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // A client has HEAD_TIMEOUT to send its whole request head.
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(tower_webhook::server::HEAD_TIMEOUT);
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!(error = %e, "connection ended");
             }
         });

@@ -18,8 +18,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -76,11 +74,13 @@ pub async fn run(
     }
     let app = app.with_state(Events::default());
 
-    common::banner("axum", listener.local_addr()?, &Secrets::from_env(), &demos);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await?;
+    common::banner(
+        "axum",
+        listener.local_addr()?,
+        &Secrets::from_env()?,
+        &demos,
+    );
+    // axum::serve with a bound on the time to send a request head.
+    tower_webhook::server::serve(listener, app).await?;
     Ok(())
 }

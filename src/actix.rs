@@ -253,6 +253,15 @@ fn to_actix(res: http::Response<Bytes>) -> HttpResponse {
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut out = HttpResponse::with_body(status, body);
     copy_headers(&parts.headers, out.headers_mut());
+    // actix writes its own `Connection` header from the connection type.
+    if parts
+        .headers
+        .get(http::header::CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+    {
+        out.head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
     out.map_into_boxed_body()
 }
 

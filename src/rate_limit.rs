@@ -910,8 +910,8 @@ mod tests {
 
         let l = PostAuthLimiter::with_clock(RateLimit::per_hour(1).unwrap(), "hooks", &clock)
             .key_by(|v, _| v.event_type().unwrap_or_default().to_owned());
-        let push = Verified::new("github").with_event_type("push");
-        let issue = Verified::new("github").with_event_type("issues");
+        let push = Verified::new("github").with_event_type("push", false);
+        let issue = Verified::new("github").with_event_type("issues", false);
         assert!(l.check(&push, &parts).is_ok());
         assert!(l.check(&push, &parts).is_err());
         assert!(l.check(&issue, &parts).is_ok());

@@ -165,6 +165,7 @@ pub struct Verified {
     event_type: EventType,
     timestamp: Option<i64>,
     id_signed: bool,
+    type_signed: bool,
     key_label: Option<Arc<str>>,
     key_retiring: bool,
     tenant: Option<Arc<str>>,
@@ -226,6 +227,7 @@ impl Verified {
             event_type: EventType::Unknown,
             timestamp: None,
             id_signed: false,
+            type_signed: false,
             key_label: None,
             key_retiring: false,
             tenant: None,
@@ -235,24 +237,31 @@ impl Verified {
 
     /// Sets the event id and whether the signature covers it.
     ///
-    /// When it does not (GitHub's `X-GitHub-Delivery`), also set a
-    /// [`content_digest`](Self::with_content_digest) so that a replay under a
-    /// fresh id is still caught.
+    /// Only a signed id is claimed for de-duplication. When the id is not
+    /// signed (GitHub's `X-GitHub-Delivery`), set a
+    /// [`content_digest`](Self::with_content_digest): the layer claims that
+    /// instead, so a replay under a fresh id is still a duplicate and a
+    /// forged id can never take a genuine delivery's place.
     pub fn with_event_id(mut self, id: impl Into<String>, signed: bool) -> Self {
-        self.set_event(Some(id.into()), signed, None);
+        self.set_event(Some((id.into(), signed)), None);
         self
     }
 
-    /// Sets the event type (`"invoice.paid"`, `"push"`).
-    pub fn with_event_type(mut self, ty: impl Into<String>) -> Self {
-        self.set_event(None, false, Some(ty.into()));
+    /// Sets the event type (`"invoice.paid"`, `"push"`) and whether the
+    /// signature covers it. An unsigned type (GitHub's `X-GitHub-Event`) can
+    /// be changed by anyone replaying a captured delivery: it is shown to
+    /// the handler as such ([`type_signed`](Self::type_signed)) and is never
+    /// part of the de-duplication key.
+    pub fn with_event_type(mut self, ty: impl Into<String>, signed: bool) -> Self {
+        self.set_event(None, Some((ty.into(), signed)));
         self
     }
 
     /// Says that the event type is the body field at `path`, to be read on
     /// the first [`event_type`](Self::event_type) call once the body is
     /// [attached](Self::attach_body). See [`Verifier::verify_deferred`].
-    /// A type already [set](Self::with_event_type) is kept.
+    /// A type already [set](Self::with_event_type) is kept. Use it only
+    /// where the signature covers the body: the type counts as signed.
     pub fn with_event_type_in_body(mut self, path: &'static [&'static str]) -> Self {
         self.set_event_type_in_body(path);
         self
@@ -266,6 +275,7 @@ impl Verified {
                 body: None,
                 read: OnceLock::new(),
             });
+            self.type_signed = true;
         }
     }
 
@@ -307,17 +317,16 @@ impl Verified {
         self
     }
 
-    /// Sets the event id (with whether it is signed) and the event type
-    /// where they were found: what most providers do last. In place: each
-    /// `v = v.with_...()` in a branch moved the whole `Verified` (216
-    /// bytes), three moves per Stripe delivery.
-    pub(crate) fn set_event(&mut self, id: Option<String>, signed: bool, ty: Option<String>) {
-        if let Some(id) = id {
+    /// Sets the event id and the event type, each with whether the
+    /// signature covers it, where they were found.
+    pub(crate) fn set_event(&mut self, id: Option<(String, bool)>, ty: Option<(String, bool)>) {
+        if let Some((id, signed)) = id {
             self.event_id = Some(id);
             self.id_signed = signed;
         }
-        if let Some(ty) = ty {
+        if let Some((ty, signed)) = ty {
             self.event_type = EventType::Known(ty);
+            self.type_signed = signed;
         }
     }
 
@@ -327,10 +336,13 @@ impl Verified {
             .with_key_retiring(key.retiring)
     }
 
-    /// Sets what identifies the signed content: the MAC (or a hash of the
-    /// signed bytes). It is kept private: [`content_digest`](Self::content_digest)
-    /// gives only a hash of it, and `Debug` never shows it, since a MAC is
-    /// a signature.
+    /// Sets what identifies the signed content: the verified MAC (or a hash
+    /// of what was signed, such as Mailgun's token). The layer claims it
+    /// when the event id is unsigned or absent. It must be the same for
+    /// every copy of one signed delivery, whatever an attacker changes
+    /// outside the signature. It is kept private:
+    /// [`content_digest`](Self::content_digest) gives only a hash of it,
+    /// and `Debug` never shows it, since a MAC is a signature.
     pub fn with_content_digest(mut self, digest: [u8; 32]) -> Self {
         self.content_digest = Some(digest);
         self
@@ -371,9 +383,32 @@ impl Verified {
         self.timestamp
     }
 
-    /// Whether the event id is covered by the signature.
+    /// Whether the event id is covered by the signature. An unsigned id
+    /// (GitHub's `X-GitHub-Delivery`, Shopify's `X-Shopify-Webhook-Id`) is
+    /// whatever the request says: anyone replaying a captured delivery can
+    /// change it. Log it, but do not trust it.
     pub fn id_signed(&self) -> bool {
         self.id_signed
+    }
+
+    /// Whether the event type is covered by the signature. An unsigned type
+    /// (GitHub's `X-GitHub-Event`, Shopify's `X-Shopify-Topic`) can be
+    /// changed by anyone replaying a captured delivery: a handler that acts
+    /// on it should read the type from the (signed) payload instead, where
+    /// the payload names it.
+    pub fn type_signed(&self) -> bool {
+        self.type_signed
+    }
+
+    /// What the layer claims in the idempotency store: the event id when
+    /// the signature covers it, else the content digest (a hash of the
+    /// signature), else nothing (a scheme that signs nothing unique per
+    /// delivery). Never an unsigned id or type.
+    pub fn dedup_key(&self) -> Option<DedupKey<'_>> {
+        match (&self.event_id, self.id_signed) {
+            (Some(id), true) => Some(DedupKey::SignedId(id)),
+            _ => self.content_digest().map(DedupKey::Digest),
+        }
     }
 
     /// The label of the secret that verified the delivery, if it has one.
@@ -419,12 +454,23 @@ impl fmt::Debug for Verified {
             .field("event_type", &self.event_type)
             .field("timestamp", &self.timestamp)
             .field("id_signed", &self.id_signed)
+            .field("type_signed", &self.type_signed)
             .field("key_label", &self.key_label)
             .field("key_retiring", &self.key_retiring)
             .field("tenant", &self.tenant)
             .field("content_digest", &self.content_digest.map(|_| "<set>"))
             .finish()
     }
+}
+
+/// What de-duplicates a delivery: see [`Verified::dedup_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupKey<'a> {
+    /// An event id the signature covers.
+    SignedId(&'a str),
+    /// A hash of the verified signature (or of the signed token): one per
+    /// signed delivery, whatever else a replay changes.
+    Digest([u8; 32]),
 }
 
 /// Why a delivery failed verification. The detail is for logs; the client

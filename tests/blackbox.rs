@@ -132,7 +132,7 @@ fn case(
 /// cases and the `(provider, id)` of each delivery that must be accepted,
 /// in order.
 fn suite(n: &str, addr: SocketAddr) -> (Vec<Case>, Vec<(&'static str, String)>) {
-    let s = demo::Secrets::from_env();
+    let s = demo::Secrets::from_env().expect("demo secrets");
     let now = common::now();
     let mut cases = Vec::new();
     let mut accepted = Vec::new();
@@ -474,4 +474,82 @@ async fn axum_hyper_and_actix_demos_answer_the_same_requests_alike() {
     ] {
         assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
     }
+
+    // An early refusal (415, before the body is read) says it closes the
+    // connection, on every server.
+    for (name, addr) in &servers {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        let r = common::send(*addr, Method::POST, "/webhooks/github", &h, "x".repeat(100)).await;
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}");
+        assert_eq!(
+            r.headers
+                .get("connection")
+                .map(|v| v.as_bytes().to_ascii_lowercase()),
+            Some(b"close".to_vec()),
+            "{name}: a 415 with the body unread keeps the connection"
+        );
+    }
+
+    // A request head sent one byte at a time is cut off within the head
+    // timeout (5 s on all three), all three servers at once.
+    let slow = servers.iter().map(|(name, addr)| async move {
+        let (closed, took) = send_head_slowly(*addr).await;
+        assert!(
+            closed,
+            "{name}: a trickled head kept its connection for {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(9),
+            "{name}: the trickled head was cut only after {took:?}"
+        );
+    });
+    futures_util::future::join_all(slow).await;
+}
+
+/// Sends a request head that never ends, one byte every 100 ms, for at
+/// most 15 s. Whether the server closed the connection, and when.
+async fn send_head_slowly(addr: SocketAddr) -> (bool, Duration) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let start = tokio::time::Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = b"POST /webhooks/github HTTP/1.1\r\nhost: demo\r\nx-padding: ";
+    let bytes = head.iter().copied().chain(std::iter::repeat(b'a'));
+    let mut buf = [0u8; 512];
+    for byte in bytes.take(150) {
+        if stream.write_all(&[byte]).await.is_err() {
+            return (true, start.elapsed());
+        }
+        // A server that gives up may answer first (actix: 408), then close.
+        let read = tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf)).await;
+        if let Ok(Ok(0) | Err(_)) = read {
+            return (true, start.elapsed());
+        }
+    }
+    (false, start.elapsed())
+}
+
+#[test]
+fn a_secret_variable_set_but_empty_stops_the_demo() {
+    use std::env::VarError;
+    for empty in ["", "  "] {
+        let err = demo::secret_from("GITHUB_WEBHOOK_SECRET", Ok(empty.into()), "public-demo")
+            .err()
+            .expect("an empty secret is refused");
+        assert!(
+            err.to_string()
+                .contains("GITHUB_WEBHOOK_SECRET is set but empty"),
+            "{err}"
+        );
+    }
+    let unset = demo::secret_from(
+        "GITHUB_WEBHOOK_SECRET",
+        Err(VarError::NotPresent),
+        "public-demo",
+    )
+    .expect("unset: the demo value");
+    assert!(unset.demo && unset.value == "public-demo");
+    let set =
+        demo::secret_from("GITHUB_WEBHOOK_SECRET", Ok("real".into()), "public-demo").expect("set");
+    assert!(!set.demo && set.value == "real");
 }

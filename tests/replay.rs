@@ -1,5 +1,5 @@
 //! Replays are caught even without an event id, and byte-identical bodies
-//! under two topics stay two events.
+//! under two (unsigned) topics are one event.
 
 mod common;
 
@@ -72,7 +72,10 @@ async fn a_provider_without_ids_is_deduplicated_by_its_signature() {
 }
 
 #[tokio::test]
-async fn identical_bodies_under_two_topics_are_two_events() {
+async fn identical_bodies_under_two_topics_are_one_event() {
+    // The topic is not signed: a replay could change it at will, so it is
+    // not part of the key. Two genuine deliveries of one body under two
+    // topics are the price (the README says so).
     let calls = Arc::new(AtomicUsize::new(0));
     let addr = counting(
         Shopify::new(Secret::text("sh").expect("secret")),
@@ -86,16 +89,7 @@ async fn identical_bodies_under_two_topics_are_two_events() {
         send(addr, "/", created.clone(), &body[..]).await.status,
         200
     );
-    assert_eq!(send(addr, "/", paid, &body[..]).await.status, 200);
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        2,
-        "orders/paid was taken for a duplicate"
-    );
-    // the same topic replayed under a fresh id is still a duplicate
-    let mut replay = created;
-    replay.insert("x-shopify-webhook-id", "w-3".parse().expect("value"));
-    let r = send(addr, "/", replay, &body[..]).await;
+    let r = send(addr, "/", paid, &body[..]).await;
     assert!(r.headers.contains_key("webhook-duplicate"));
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

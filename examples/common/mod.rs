@@ -25,18 +25,35 @@ pub struct Demo {
     pub demo: bool,
 }
 
-fn secret(var: &'static str, demo: &str) -> Demo {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Demo {
+/// The secret in `var`, or `demo` when `var` is unset. A variable that is
+/// set but empty (`GITHUB_WEBHOOK_SECRET=`) is an error, never the public
+/// demo value: it is most likely a secret that failed to load.
+fn secret(var: &'static str, demo: &str) -> Result<Demo, BoxError> {
+    secret_from(var, std::env::var(var), demo)
+}
+
+/// [`secret`], given what the environment holds for `var`.
+pub fn secret_from(
+    var: &'static str,
+    found: Result<String, std::env::VarError>,
+    demo: &str,
+) -> Result<Demo, BoxError> {
+    match found {
+        Ok(v) if v.trim().is_empty() => Err(format!(
+            "{var} is set but empty: give the real secret, or unset it to use the demo one"
+        )
+        .into()),
+        Ok(value) => Ok(Demo {
             var,
-            value: v,
+            value,
             demo: false,
-        },
-        _ => Demo {
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(Demo {
             var,
             value: demo.to_owned(),
             demo: true,
-        },
+        }),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{var} is not UTF-8").into()),
     }
 }
 
@@ -53,17 +70,19 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    pub fn from_env() -> Self {
-        Self {
+    /// # Errors
+    /// A variable is set but empty.
+    pub fn from_env() -> Result<Self, BoxError> {
+        Ok(Self {
             standard: secret(
                 "STANDARD_WEBHOOK_SECRET",
                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            ),
-            stripe: secret("STRIPE_WEBHOOK_SECRET", "whsec_demo_stripe_secret"),
-            github: secret("GITHUB_WEBHOOK_SECRET", "demo-github-secret"),
-            slack: secret("SLACK_SIGNING_SECRET", "demo-slack-signing-secret"),
-            shopify: secret("SHOPIFY_WEBHOOK_SECRET", "demo-shopify-secret"),
-        }
+            )?,
+            stripe: secret("STRIPE_WEBHOOK_SECRET", "whsec_demo_stripe_secret")?,
+            github: secret("GITHUB_WEBHOOK_SECRET", "demo-github-secret")?,
+            slack: secret("SLACK_SIGNING_SECRET", "demo-slack-signing-secret")?,
+            shopify: secret("SHOPIFY_WEBHOOK_SECRET", "demo-shopify-secret")?,
+        })
     }
 }
 
@@ -100,7 +119,7 @@ pub fn trusted_proxies() -> Result<TrustedProxies, BoxError> {
 /// Every provider's route, its verifier built from the environment (or a
 /// demo secret). The README's provider table lists the variables.
 pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
-    let s = Secrets::from_env();
+    let s = Secrets::from_env()?;
     let text = |d: &Demo| Secret::text(&d.value);
     let std_secret = |d: &Demo| Secret::standard_webhooks(&d.value);
     let mut r: Vec<DemoRoute> = Vec::new();
@@ -144,25 +163,25 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
         s.shopify,
     );
 
-    let d = secret("SVIX_WEBHOOK_SECRET", "whsec_c3ZpeCBkZW1vIHNlY3JldCBrZXk=");
+    let d = secret("SVIX_WEBHOOK_SECRET", "whsec_c3ZpeCBkZW1vIHNlY3JldCBrZXk=")?;
     add("svix", Box::new(Svix::new(std_secret(&d)?)), None, d);
-    let d = secret("TWILIO_AUTH_TOKEN", "demo-twilio-auth-token");
+    let d = secret("TWILIO_AUTH_TOKEN", "demo-twilio-auth-token")?;
     add(
         "twilio",
         Box::new(Twilio::new(text(&d)?).public_url(public_url()?)),
         None,
         d,
     );
-    let d = secret("INTERCOM_CLIENT_SECRET", "demo-intercom-secret");
+    let d = secret("INTERCOM_CLIENT_SECRET", "demo-intercom-secret")?;
     add("intercom", Box::new(Intercom::new(text(&d)?)), None, d);
-    let d = secret("MANDRILL_WEBHOOK_KEY", "demo-mandrill-key");
+    let d = secret("MANDRILL_WEBHOOK_KEY", "demo-mandrill-key")?;
     add(
         "mandrill",
         Box::new(Mandrill::new(text(&d)?).public_url(public_url()?)),
         None,
         d,
     );
-    let d = secret("MAILCHIMP_WEBHOOK_TOKEN", "demo-mailchimp-token");
+    let d = secret("MAILCHIMP_WEBHOOK_TOKEN", "demo-mailchimp-token")?;
     add(
         "mailchimp",
         Box::new(
@@ -173,14 +192,14 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
         None,
         d,
     );
-    let d = secret("WOOCOMMERCE_WEBHOOK_SECRET", "demo-woocommerce-secret");
+    let d = secret("WOOCOMMERCE_WEBHOOK_SECRET", "demo-woocommerce-secret")?;
     add(
         "woocommerce",
         Box::new(WooCommerce::new(text(&d)?)),
         None,
         d,
     );
-    let d = secret("WP_WEBHOOKS_SECRET", "demo-wp-webhooks-secret");
+    let d = secret("WP_WEBHOOKS_SECRET", "demo-wp-webhooks-secret")?;
     let created =
         std::env::var("WP_WEBHOOKS_DATE_CREATED").unwrap_or_else(|_| "2026-01-02 03:04:05".into());
     add(
@@ -189,7 +208,7 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
         None,
         d,
     );
-    let d = secret("ZAPIER_WEBHOOK_TOKEN", "demo-zapier-token");
+    let d = secret("ZAPIER_WEBHOOK_TOKEN", "demo-zapier-token")?;
     add(
         "zapier",
         Box::new(
@@ -200,7 +219,7 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
         None,
         d,
     );
-    let d = secret("PAPERTRAIL_WEBHOOK_TOKEN", "demo-papertrail-token");
+    let d = secret("PAPERTRAIL_WEBHOOK_TOKEN", "demo-papertrail-token")?;
     add(
         "papertrail",
         Box::new(
@@ -211,14 +230,14 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
         None,
         d,
     );
-    let d = secret("PADDLE_WEBHOOK_SECRET", "pdl_ntfset_demo_secret");
+    let d = secret("PADDLE_WEBHOOK_SECRET", "pdl_ntfset_demo_secret")?;
     add("paddle", Box::new(Paddle::new(text(&d)?)), None, d);
-    let d = secret("LINEAR_WEBHOOK_SECRET", "demo-linear-secret");
+    let d = secret("LINEAR_WEBHOOK_SECRET", "demo-linear-secret")?;
     add("linear", Box::new(Linear::new(text(&d)?)), None, d);
     let d = secret(
         "DISCORD_PUBLIC_KEY",
         &tower_webhook::testing::discord_public_key(&DEMO_SEED),
-    );
+    )?;
     add(
         "discord",
         Box::new(Discord::new(PublicKey::hex(&d.value)?)),
@@ -228,52 +247,52 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
     let d = secret(
         "SENDGRID_VERIFICATION_KEY",
         &tower_webhook::testing::sendgrid_public_key(&DEMO_SEED),
-    );
+    )?;
     add("sendgrid", Box::new(SendGrid::new(&d.value)?), None, d);
-    let d = secret("SQUARE_SIGNATURE_KEY", "demo-square-signature-key");
+    let d = secret("SQUARE_SIGNATURE_KEY", "demo-square-signature-key")?;
     add(
         "square",
         Box::new(Square::new(text(&d)?).public_url(public_url()?)),
         None,
         d,
     );
-    let d = secret("ZOOM_SECRET_TOKEN", "demo-zoom-secret-token");
+    let d = secret("ZOOM_SECRET_TOKEN", "demo-zoom-secret-token")?;
     add(
         "zoom",
         Box::new(Zoom::new(text(&d)?)),
         Some(Handshake::zoom(text(&d)?)),
         d,
     );
-    let d = secret("TWITCH_WEBHOOK_SECRET", "demo-twitch-secret");
+    let d = secret("TWITCH_WEBHOOK_SECRET", "demo-twitch-secret")?;
     add(
         "twitch",
         Box::new(Twitch::new(text(&d)?)),
         Some(Handshake::twitch()),
         d,
     );
-    let d = secret("GITLAB_WEBHOOK_TOKEN", "demo-gitlab-token");
+    let d = secret("GITLAB_WEBHOOK_TOKEN", "demo-gitlab-token")?;
     add("gitlab", Box::new(GitLab::token(text(&d)?)), None, d);
     let d = secret(
         "GITLAB_SIGNING_TOKEN",
         "whsec_Z2l0bGFiIGRlbW8gc2lnbmluZyB0b2tlbiEhIQ==",
-    );
+    )?;
     add(
         "gitlab-signing",
         Box::new(GitLab::signing_token(std_secret(&d)?)),
         None,
         d,
     );
-    let d = secret("MAILGUN_SIGNING_KEY", "demo-mailgun-signing-key");
+    let d = secret("MAILGUN_SIGNING_KEY", "demo-mailgun-signing-key")?;
     add("mailgun", Box::new(Mailgun::new(text(&d)?)), None, d);
     let d = secret(
         "ADYEN_HMAC_KEY",
         "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
-    );
+    )?;
     add(
         "adyen",
         Box::new(Adyen::new(Secret::hex(&d.value)?)),
         None,
-        secret("ADYEN_HMAC_KEY", &d.value),
+        secret("ADYEN_HMAC_KEY", &d.value)?,
     );
     add(
         "adyen-header",
@@ -281,14 +300,14 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
         None,
         d,
     );
-    let d = secret("LEMONSQUEEZY_SIGNING_SECRET", "demo-lemonsqueezy-secret");
+    let d = secret("LEMONSQUEEZY_SIGNING_SECRET", "demo-lemonsqueezy-secret")?;
     add(
         "lemonsqueezy",
         Box::new(LemonSqueezy::new(text(&d)?)),
         None,
         d,
     );
-    let d = secret("TYPEFORM_WEBHOOK_SECRET", "demo-typeform-secret");
+    let d = secret("TYPEFORM_WEBHOOK_SECRET", "demo-typeform-secret")?;
     add("typeform", Box::new(Typeform::new(text(&d)?)), None, d);
     Ok(r)
 }

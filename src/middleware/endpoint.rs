@@ -22,7 +22,7 @@ use crate::observe::{Outcome, Reason, Report};
 use crate::rate_limit::Tallies;
 use crate::store::{Claim, ClaimToken, EventKey, IdempotencyStore};
 use crate::stored::ReceivedAt;
-use crate::verify::{Verified, Verifier};
+use crate::verify::{DedupKey, Verified, Verifier};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -406,6 +406,7 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         };
         let mut res = refusal;
         self.respond(&mut res, &tallies, report);
+        close_if_body_unread(&mut res, req.headers());
         Err(res)
     }
 
@@ -499,6 +500,16 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
                     refuse!(reject(&e, &mut held.report))
                 }};
             }
+            // A refusal that leaves (some of) the body unread: the
+            // connection cannot serve another request, and says so.
+            macro_rules! reject_unread {
+                ($e:expr) => {{
+                    let e: WebhookError = $e;
+                    let mut res = reject(&e, &mut held.report);
+                    close_if_body_unread(&mut res, &held.parts.headers);
+                    refuse!(res)
+                }};
+            }
 
             // Secrets that depend on the request (a tenant's) are loaded
             // before the body is read: an unknown tenant costs no body read.
@@ -508,16 +519,16 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
             };
             match prepared {
                 Some(Ok(extensions)) => held.parts.extensions.extend(extensions),
-                Some(Err(e)) => reject!(e.into()),
+                Some(Err(e)) => reject_unread!(e.into()),
                 None => {}
             }
             let body = match within(config.read_timeout, read_body(body, config.body_limit)).await {
                 Ok(Ok(bytes)) => bytes,
-                Err(_) => reject!(WebhookError::BodyTimeout),
+                Err(_) => reject_unread!(WebhookError::BodyTimeout),
                 Ok(Err(e)) if e.is::<LengthLimitError>() => {
-                    reject!(WebhookError::PayloadTooLarge)
+                    reject_unread!(WebhookError::PayloadTooLarge)
                 }
-                Ok(Err(_)) => reject!(WebhookError::BodyRead),
+                Ok(Err(_)) => reject_unread!(WebhookError::BodyRead),
             };
             let verified = match verify(config, &held.parts, &body, &mut held.report) {
                 Ok(verified) => verified,
@@ -705,6 +716,23 @@ fn reject(e: &WebhookError, report: &mut Report) -> Response<Bytes> {
     e.to_response()
 }
 
+/// Adds `Connection: close` to a refusal sent before the request's body was
+/// read to its end, when the request has one (a `Content-Length` above 0,
+/// or a `Transfer-Encoding`): the rest of that body would otherwise be read
+/// as the connection's next request, so the server closes it, and the
+/// client is told so rather than finding out on its next write.
+fn close_if_body_unread<B>(res: &mut Response<B>, headers: &HeaderMap) {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()));
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || matches!(declared, Some(n) if n != Some(0));
+    if has_body {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
 fn record(report: &mut Report, outcome: Outcome, reason: &'static str) {
     record_in(delivery_span().as_ref(), report, outcome, reason);
 }
@@ -726,31 +754,30 @@ enum Refusal {
     Error(WebhookError),
 }
 
-/// At most two keys: the event id, and the signed content's digest where
-/// the id is not signed. A slot is emptied only once its key was completed
-/// or released, so a future dropped halfway leaves the rest to the guard.
+/// The claim a delivery holds, if any. It is emptied once the key was
+/// completed or released, so a future dropped halfway leaves the rest to
+/// the guard.
 #[derive(Default)]
 pub(crate) struct Claims {
-    held: [Option<(EventKey, ClaimToken)>; 2],
+    held: Option<(EventKey, ClaimToken)>,
 }
 
 impl Claims {
-    fn push(&mut self, key: EventKey, token: ClaimToken) {
-        if let Some(slot) = self.held.iter_mut().find(|s| s.is_none()) {
-            *slot = Some((key, token));
-        }
-    }
-
     fn is_empty(&self) -> bool {
-        self.held.iter().all(Option::is_none)
+        self.held.is_none()
     }
 
     fn count(&self) -> usize {
-        self.held.iter().filter(|s| s.is_some()).count()
+        usize::from(self.held.is_some())
     }
 }
 
-fn keys(endpoint: &str, v: &Verified) -> [Option<EventKey>; 2] {
+/// The store key of a verified delivery: built from what the signature
+/// covers alone ([`Verified::dedup_key`]): the signed event id, else the
+/// digest of the signature. An unsigned id or type is never part of it, so
+/// a captured delivery replayed under a fresh id or type finds its own key
+/// (a duplicate), and can never claim the id of a genuine delivery.
+fn key(endpoint: &str, v: &Verified) -> Option<EventKey> {
     // Tenants sharing a route share no ids: their senders number events
     // independently. The tenant id comes length-prefixed, so that no
     // (tenant, id) pair can spell another's key.
@@ -763,24 +790,15 @@ fn keys(endpoint: &str, v: &Verified) -> [Option<EventKey>; 2] {
         None => endpoint,
     };
     let provider = v.provider();
-    let id = v
-        .event_id()
-        .map(|id| EventKey::new(endpoint, provider, &bounded(id)));
-    // The id is unsigned, or there is none: claim the signed content too,
-    // so that a replay under a fresh id, or with the id stripped, is still
-    // caught. The (unsigned) event type is part of the key, so two events
-    // with byte-identical bodies under two topics (Shopify, WooCommerce)
-    // stay two. Digests live in their own namespace (`provider/sig`), which
-    // no id can reach. A signed id needs no digest: it is not computed (a
-    // SHA-256, 2.5 % of a delivery in the pipeline bench's profile).
-    let needs_digest = !(v.id_signed() && id.is_some());
-    let digest = needs_digest.then(|| v.content_digest()).flatten().map(|d| {
-        let hex = hex::encode(d.get(..16).unwrap_or_default());
-        let ty = bounded(v.event_type().unwrap_or_default());
-        let namespace = format!("{provider}/sig");
-        EventKey::new(endpoint, &namespace, &format!("{ty}:{hex}"))
-    });
-    [id, digest]
+    Some(match v.dedup_key()? {
+        DedupKey::SignedId(id) => EventKey::new(endpoint, provider, &bounded(id)),
+        // Digests live in their own namespace (`provider/sig`), which no id
+        // can reach.
+        DedupKey::Digest(d) => {
+            let hex = hex::encode(d.get(..16).unwrap_or_default());
+            EventKey::new(endpoint, &format!("{provider}/sig"), &hex)
+        }
+    })
 }
 
 /// Ids and types can be long (an unsigned header, Adyen's joined item ids):
@@ -802,40 +820,35 @@ async fn claim<V, St: IdempotencyStore>(
     if !config.dedup {
         return Ok(());
     }
-    // Taken from the array one at a time: an iterator adapter over it
-    // would be kept in the delivery's future, twice the array's size.
-    let mut keys = keys(&config.endpoint, verified);
-    for slot in &mut keys {
-        let Some(key) = slot.take() else { continue };
-        let answer = within(config.store_timeout, config.store.claim(&key, config.lease)).await;
-        let refusal = match answer {
-            Ok(Ok(Claim::Fresh(token))) => {
-                claims.push(key, token);
-                continue;
+    let Some(key) = key(&config.endpoint, verified) else {
+        return Ok(());
+    };
+    let answer = within(config.store_timeout, config.store.claim(&key, config.lease)).await;
+    let refusal = match answer {
+        Ok(Ok(Claim::Fresh(token))) => {
+            claims.held = Some((key, token));
+            return Ok(());
+        }
+        Ok(Ok(Claim::Done)) => Refusal::Duplicate,
+        Ok(Ok(Claim::InFlight { retry_after })) => {
+            Refusal::Error(WebhookError::InFlight { retry_after })
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "idempotency store failed");
+            match store_failure(config) {
+                Some(e) => Refusal::Error(e),
+                None => return Ok(()),
             }
-            Ok(Ok(Claim::Done)) => Refusal::Duplicate,
-            Ok(Ok(Claim::InFlight { retry_after })) => {
-                Refusal::Error(WebhookError::InFlight { retry_after })
+        }
+        Err(_) => {
+            tracing::error!(timeout = ?config.store_timeout, "idempotency store did not answer");
+            match store_failure(config) {
+                Some(e) => Refusal::Error(e),
+                None => return Ok(()),
             }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "idempotency store failed");
-                match store_failure(config) {
-                    Some(e) => Refusal::Error(e),
-                    None => return Ok(()),
-                }
-            }
-            Err(_) => {
-                tracing::error!(timeout = ?config.store_timeout, "idempotency store did not answer");
-                match store_failure(config) {
-                    Some(e) => Refusal::Error(e),
-                    None => return Ok(()),
-                }
-            }
-        };
-        // The caller releases what was claimed so far.
-        return Err(refusal);
-    }
-    Ok(())
+        }
+    };
+    Err(refusal)
 }
 
 fn store_failure<V, St>(config: &Config<V, St>) -> Option<WebhookError> {
@@ -851,10 +864,7 @@ fn store_failure<V, St>(config: &Config<V, St>) -> Option<WebhookError> {
 }
 
 async fn release_all<V, St: IdempotencyStore>(config: &Config<V, St>, claims: &mut Claims) {
-    for slot in &mut claims.held {
-        let Some((key, token)) = slot.as_ref() else {
-            continue;
-        };
+    if let Some((key, token)) = claims.held.as_ref() {
         match within(config.store_timeout, config.store.release(key, *token)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -862,7 +872,7 @@ async fn release_all<V, St: IdempotencyStore>(config: &Config<V, St>, claims: &m
             }
             Err(_) => tracing::error!("release timed out; the claim expires with its lease"),
         }
-        *slot = None;
+        claims.held = None;
     }
 }
 
@@ -874,10 +884,7 @@ struct ClaimGuard<V: Verifier, St: IdempotencyStore> {
 impl<V: Verifier, St: IdempotencyStore> ClaimGuard<V, St> {
     async fn complete(&mut self) {
         let config = &self.config;
-        for slot in &mut self.claims.held {
-            let Some((key, token)) = slot.as_ref() else {
-                continue;
-            };
+        if let Some((key, token)) = self.claims.held.as_ref() {
             let done = config.store.complete(key, *token, config.ttl);
             match within(config.store_timeout, done).await {
                 Ok(Ok(true)) => {}
@@ -891,7 +898,7 @@ impl<V: Verifier, St: IdempotencyStore> ClaimGuard<V, St> {
                     tracing::error!("completing the claim timed out: a retry may be handled again")
                 }
             }
-            *slot = None;
+            self.claims.held = None;
         }
     }
 

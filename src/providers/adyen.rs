@@ -180,7 +180,7 @@ impl Adyen {
             .with_key(label.unwrap_or_default())
             .with_event_id(ids.join(","), true);
         if let Some(Wrapped { item }) = n.items.first() {
-            v = v.with_event_type(text(item.event_code.as_ref()));
+            v = v.with_event_type(text(item.event_code.as_ref()), true);
         }
         Ok(v)
     }
@@ -197,12 +197,12 @@ impl Adyen {
         }
         let candidates = Candidates::one(header.as_bytes(), Encoding::Base64);
         let m = self.keys.verify(now, &[body], &candidates)?;
-        let [ty] = json::fields(body, &[&["type"]]);
+        let [ty] = json::unique_fields(body, &[&["type"]])?;
         let mut v = Verified::new("adyen")
             .with_key(m.key())
-            .with_event_id(m.mac.id_hex(), true);
+            .with_event_id(m.id_hex(), true);
         if let Some(ty) = ty {
-            v = v.with_event_type(ty);
+            v = v.with_event_type(ty, true);
         }
         Ok(v)
     }

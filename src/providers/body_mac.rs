@@ -14,8 +14,8 @@ use crate::verify::{Verified, VerifyError};
 /// Where a provider puts a piece of metadata.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Field {
-    /// An unsigned header: an id from here is claimed together with the
-    /// signature, so a replay under a fresh id is still caught.
+    /// An unsigned header: an id from here is only shown (the signature's
+    /// digest is claimed), a type from here is marked unsigned.
     Header(&'static str),
     /// A field of the signed JSON body (a path of keys).
     Body(&'static [&'static str]),
@@ -61,7 +61,7 @@ impl BodyMac {
         let m = keys.verify(now, &[body], &candidates)?;
         let mut v = Verified::new(self.provider)
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
+            .with_content_digest(m.digest32());
 
         let header_value = |f: Field| -> Result<Option<&str>, VerifyError> {
             match f {
@@ -80,21 +80,21 @@ impl BodyMac {
             want(self.ty, ty_header.is_some()),
         ) {
             (NO_PATH, NO_PATH) => [None, None],
-            (a, b) => json::fields(body, &[a, b]),
+            (a, b) => json::unique_fields(body, &[a, b])?,
         };
 
+        // A header id is unsigned: it is shown, and the content digest set
+        // above is what the layer claims.
         if let Some(id) = id_header {
-            v = v
-                .with_event_id(id, false)
-                .with_content_digest(m.mac.digest32());
+            v = v.with_event_id(id, false);
         } else if let Some(id) = id_body {
             v = v.with_event_id(id, true);
         } else if matches!(self.id, Field::Mac) {
-            v = v.with_event_id(m.mac.id_hex(), true);
+            v = v.with_event_id(m.id_hex(), true);
         }
         match (ty_header, ty_body) {
-            (Some(ty), _) => v = v.with_event_type(ty),
-            (None, Some(ty)) => v = v.with_event_type(ty),
+            (Some(ty), _) => v = v.with_event_type(ty, false),
+            (None, Some(ty)) => v = v.with_event_type(ty, true),
             (None, None) => {}
         }
         Ok(v)

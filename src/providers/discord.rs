@@ -105,7 +105,7 @@ impl Verifier for Discord {
             Some(ts)
         };
 
-        let [id, ty] = json::fields(body, &[&["id"], &["type"]]);
+        let [id, ty] = json::unique_fields(body, &[&["id"], &["type"]])?;
         let mut v = Verified::new("discord").with_key(label);
         if let Some(ts) = ts {
             v = v.with_timestamp(ts);
@@ -114,7 +114,7 @@ impl Verifier for Discord {
             v = v.with_event_id(id, true);
         }
         if let Some(ty) = ty {
-            v = v.with_event_type(ty);
+            v = v.with_event_type(ty, true);
         }
         Ok(v)
     }

@@ -21,11 +21,16 @@ static EVENT: HeaderName = HeaderName::from_static("x-github-event");
 /// The legacy `X-Hub-Signature: sha1=…` header is only used when opted in
 /// with [`GitHub::allow_sha1`], and only when the SHA-256 header is absent.
 ///
-/// Event id: `X-GitHub-Delivery` (a redelivery keeps it). It is **not**
-/// signed, so the signature itself is also claimed for de-duplication: a
-/// captured request replayed under a new id is still a duplicate.
-/// Event type: `X-GitHub-Event`. Payloads may be JSON or form-encoded
-/// (`payload=`).
+/// Event id: `X-GitHub-Delivery`; event type: `X-GitHub-Event`. **Neither
+/// is signed**: anyone holding one captured delivery can resend it with any
+/// delivery id and any event type. So the layer de-duplicates on the
+/// signature alone (a hash of it): a replay under a fresh id, another type,
+/// or both, is a duplicate, and a replay can never take the id of a genuine
+/// delivery. [`Verified::id_signed`] and [`Verified::type_signed`] are
+/// false: a handler that acts on the type should check it against the
+/// payload (a `push` payload has `ref` and `commits`, say). Two deliveries
+/// with byte-identical bodies are one event. Payloads may be JSON or
+/// form-encoded (`payload=`).
 pub struct GitHub {
     keys: KeySet,
     sha1: KeySet,
@@ -89,13 +94,22 @@ impl Verifier for GitHub {
             None => Candidates::new(),
         };
         let m = keys.verify(now, &[body], &candidates)?;
+        // The digest is the SHA-256 one whichever header was checked, so a
+        // capture replayed without its SHA-256 header is still a duplicate.
+        let digest = match legacy {
+            true => self.keys.first_mac(&[body]).unwrap_or(m.mac).digest32(),
+            false => m.digest32(),
+        };
 
         let mut v = Verified::new("github")
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
+            .with_content_digest(digest);
         let id = kit::header(parts, &DELIVERY)?.filter(|s| !s.is_empty());
         let ty = kit::header(parts, &EVENT)?.filter(|s| !s.is_empty());
-        v.set_event(id.map(str::to_owned), false, ty.map(str::to_owned));
+        v.set_event(
+            id.map(|id| (id.to_owned(), false)),
+            ty.map(|ty| (ty.to_owned(), false)),
+        );
         Ok(v)
     }
 }

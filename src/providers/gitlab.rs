@@ -26,14 +26,18 @@ const EVENT: &str = "x-gitlab-event";
 ///   `X-Gitlab-Token`; it is compared in constant time (as SHA-256 digests,
 ///   so not even its length leaks). **The body is not authenticated**: the
 ///   token proves only that the sender knows it, and anything that sees one
-///   request can replay or forge others. No digest of the body is claimed
-///   for de-duplication either, since it would prove nothing.
+///   request can replay or forge others. **Nothing is de-duplicated**: the
+///   id headers are not signed (a forger picks them), and a digest of the
+///   body would prove nothing. Make such handlers idempotent yourself, or
+///   use a signing token.
 /// - [`GitLab::signing_token`]: newer GitLab signs with Standard Webhooks v1
 ///   (`webhook-id` = `Idempotency-Key`, `whsec_` secret), verified by
 ///   [`StandardWebhooks`] under the provider name `"gitlab"`.
 ///
 /// Event id: `Idempotency-Key` (GitLab 17.4+, stable across retries), else
-/// `X-Gitlab-Event-UUID`. Event type: `X-Gitlab-Event` (`Push Hook`).
+/// `X-Gitlab-Event-UUID`: signed (and claimed) with a signing token, only
+/// shown with a plain token. Event type: `X-Gitlab-Event` (`Push Hook`),
+/// never signed.
 pub struct GitLab {
     scheme: Scheme,
 }
@@ -162,7 +166,7 @@ impl Verifier for GitLab {
             }
         };
         if let Some(ty) = kit::header(parts, EVENT)?.filter(|s| !s.is_empty()) {
-            v = v.with_event_type(ty);
+            v = v.with_event_type(ty, false);
         }
         Ok(v)
     }

@@ -140,13 +140,15 @@ impl HmacBuilder {
         self.tolerance = tolerance;
         self
     }
-    /// Header with the event id used for de-duplication. It is not signed:
-    /// the signature is claimed too, as for GitHub.
+    /// Header with the event id, shown to the handler. It is not signed, so
+    /// it is never claimed: the layer de-duplicates on the signature (a
+    /// hash of it), as for GitHub.
     pub fn id_header(mut self, header: &str) -> Self {
         self.id_header = Some(name(header));
         self
     }
-    /// Header with the event type.
+    /// Header with the event type (unsigned: shown to the handler with
+    /// [`Verified::type_signed`](crate::Verified::type_signed) false).
     pub fn type_header(mut self, header: &str) -> Self {
         self.type_header = Some(name(header));
         self
@@ -223,7 +225,7 @@ impl Verifier for Hmac {
                 m
             }
         };
-        v = v.with_key(m.key()).with_content_digest(m.mac.digest32());
+        v = v.with_key(m.key()).with_content_digest(m.digest32());
         if let Some(h) = &self.id_header
             && let Some(id) = kit::header_as(parts, h, "event id")?.filter(|s| !s.is_empty())
         {
@@ -232,7 +234,7 @@ impl Verifier for Hmac {
         if let Some(h) = &self.type_header
             && let Some(ty) = kit::header_as(parts, h, "event type")?.filter(|s| !s.is_empty())
         {
-            v = v.with_event_type(ty);
+            v = v.with_event_type(ty, false);
         }
         Ok(v)
     }

@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use crate::verify::VerifyError;
+
 /// Field paths, e.g. `&[&["id"], &["event", "type"]]`.
 pub(crate) type Paths<'a> = &'a [&'a [&'a str]];
 
@@ -54,22 +56,64 @@ fn leading_string(body: &[u8], key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// [`fields`] for what a verifier hands on as signed metadata (the event
+/// id it claims, the event type): the whole body is read, and a field that
+/// occurs twice (two `"id"` keys, or two `"event"` objects each with a
+/// `"type"`) is refused. Parsers disagree on which of two equal keys wins
+/// (this scan would take the first, serde and JavaScript the last), so the
+/// claimed id and the id a handler reads could differ.
+///
+/// # Errors
+/// [`VerifyError::MalformedBody`] when a wanted field occurs twice.
+pub(crate) fn unique_fields<const N: usize>(
+    body: &[u8],
+    paths: &[&[&str]; N],
+) -> Result<[Option<String>; N], VerifyError> {
+    let (slots, repeated) = run(body, paths, true);
+    if repeated {
+        return Err(VerifyError::MalformedBody("a signed field occurs twice"));
+    }
+    Ok(slots)
+}
+
 /// [`fields`] by a streaming parse that skips what it does not want.
 fn scan<const N: usize>(body: &[u8], paths: &[&[&str]; N]) -> [Option<String>; N] {
+    run(body, paths, false).0
+}
+
+/// The scan; `strict` reads to the end and reports a repeated field.
+fn run<const N: usize>(
+    body: &[u8],
+    paths: &[&[&str]; N],
+    strict: bool,
+) -> ([Option<String>; N], bool) {
     let mut slots: [Option<String>; N] = std::array::from_fn(|_| None);
-    let mut remaining = N;
+    let mut remaining = if strict { usize::MAX } else { N };
+    let mut repeated = false;
+    let mut seen = 0u64;
     let mut de = serde_json::Deserializer::from_slice(body);
-    // An error is either a real syntax error or our own early stop; the
-    // slots hold what was found in both cases.
+    // An error is a real syntax error, our own early stop, or (strict) a
+    // repeated field; the slots hold what was found in every case.
     let _ = Scan {
         paths,
         depth: 0,
         active: u64::MAX,
         slots: &mut slots,
         remaining: &mut remaining,
+        strict: strict.then_some(Strict {
+            seen: &mut seen,
+            repeated: &mut repeated,
+        }),
     }
     .deserialize(&mut de);
-    slots
+    (slots, repeated)
+}
+
+/// What a strict scan keeps: which paths were met, and whether one was met
+/// twice.
+struct Strict<'s> {
+    seen: &'s mut u64,
+    repeated: &'s mut bool,
 }
 
 struct Scan<'p, 's> {
@@ -79,6 +123,7 @@ struct Scan<'p, 's> {
     active: u64,
     slots: &'s mut [Option<String>],
     remaining: &'s mut usize,
+    strict: Option<Strict<'s>>,
 }
 
 /// An object key, borrowed from the body unless it holds escapes (serde's
@@ -118,7 +163,7 @@ impl<'de> Visitor<'de> for Scan<'_, '_> {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let mut leaf: Option<usize> = None;
             let mut deeper = 0u64;
@@ -127,6 +172,13 @@ impl<'de> Visitor<'de> for Scan<'_, '_> {
                     continue;
                 }
                 if path.len() == self.depth + 1 {
+                    if let Some(strict) = self.strict.as_mut() {
+                        if *strict.seen & (1 << i) != 0 {
+                            *strict.repeated = true;
+                            return Err(de::Error::custom("repeated field"));
+                        }
+                        *strict.seen |= 1 << i;
+                    }
                     if self.slots.get(i).is_some_and(Option::is_none) {
                         leaf = Some(i);
                     }
@@ -147,6 +199,10 @@ impl<'de> Visitor<'de> for Scan<'_, '_> {
                     active: deeper,
                     slots: &mut *self.slots,
                     remaining: &mut *self.remaining,
+                    strict: self.strict.as_mut().map(|s| Strict {
+                        seen: &mut *s.seen,
+                        repeated: &mut *s.repeated,
+                    }),
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;

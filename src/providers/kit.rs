@@ -272,9 +272,28 @@ pub(crate) struct Match<'a> {
     pub(crate) label: Option<&'a Arc<str>>,
     pub(crate) retiring: bool,
     pub(crate) mac: Sig,
+    /// The MAC of the same message under the set's first key: what names
+    /// the delivery for de-duplication, whichever secret the sender used.
+    first: Sig,
 }
 
 impl Match<'_> {
+    /// What identifies the signed content (see
+    /// [`Verified::with_content_digest`](crate::Verified::with_content_digest)):
+    /// the MAC under the first secret, so that one message signed with two
+    /// secrets of a rotation, or carrying several signatures of which a
+    /// replay keeps any one, still has one digest.
+    pub(crate) fn digest32(&self) -> [u8; 32] {
+        self.first.digest32()
+    }
+
+    /// A short id derived from the signed content, as
+    /// [`digest32`](Self::digest32), for providers that send no event id
+    /// (see [`Sig::id_hex`]).
+    pub(crate) fn id_hex(&self) -> String {
+        self.first.id_hex()
+    }
+
     /// The matched key's label and retiring mark, for
     /// [`Verified`](crate::Verified).
     pub(crate) fn key(&self) -> KeyTag {
@@ -305,13 +324,20 @@ impl KeySet {
     /// The MAC of `parts` under the first active key (signers, handshakes).
     #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn sign(&self, now: SystemTime, parts: &[&[u8]]) -> Option<Sig> {
-        self.active(now).next().map(|k| k.mac.compute(parts))
+        self.active(now).next().map(|(_, k)| k.mac.compute(parts))
     }
 
-    fn active(&self, now: SystemTime) -> impl Iterator<Item = &Key> {
+    fn active(&self, now: SystemTime) -> impl Iterator<Item = (usize, &Key)> {
         self.keys
             .iter()
-            .filter(move |k| k.expires_at.is_none_or(|at| now < at))
+            .enumerate()
+            .filter(move |(_, k)| k.expires_at.is_none_or(|at| now < at))
+    }
+
+    /// The MAC of `parts` under the first key, active or not (see
+    /// [`Match::digest32`]).
+    pub(crate) fn first_mac(&self, parts: &[&[u8]]) -> Option<Sig> {
+        self.keys.first().map(|k| k.mac.compute(parts))
     }
 
     /// Computes the MAC of the concatenated `parts` under every active key
@@ -327,15 +353,21 @@ impl KeySet {
         candidates: &Candidates,
     ) -> Result<Match<'_>, VerifyError> {
         let mut any = false;
-        for key in self.active(now) {
+        for (index, key) in self.active(now) {
             any = true;
             let mac = key.mac.compute(parts);
             for c in candidates.iter() {
                 if mac.ct_eq(c) {
+                    // One more MAC only while a rotation is under way.
+                    let first = match index {
+                        0 => mac,
+                        _ => self.first_mac(parts).unwrap_or(mac),
+                    };
                     return Ok(Match {
                         label: key.label.as_ref(),
                         retiring: key.retiring,
                         mac,
+                        first,
                     });
                 }
             }

@@ -20,9 +20,13 @@ const EVENT: &str = "linear-event";
 /// A body without it is refused. The legacy `Linear-Timestamp` header is
 /// ignored.
 ///
-/// Event id: `Linear-Delivery`. It is not signed, so the signature is
-/// claimed as well. Event type: `Linear-Event` (`Issue`), else the body's
-/// `type`.
+/// Event id: `Linear-Delivery`; event type: `Linear-Event` (`Issue`), else
+/// the body's `type`. **The two headers are not signed**: anyone holding a
+/// captured delivery can change them. The layer de-duplicates on the
+/// signature alone (a hash of it), so a replay under a fresh id or type is a
+/// duplicate. [`Verified::id_signed`](crate::Verified::id_signed) is false;
+/// [`Verified::type_signed`](crate::Verified::type_signed) is true only
+/// when the type came from the body (the header absent).
 pub struct Linear {
     keys: KeySet,
     tolerance: Tolerance,
@@ -49,7 +53,7 @@ impl Verifier for Linear {
         let candidates = Candidates::one(header.as_bytes(), Encoding::Hex);
         let m = self.keys.verify(now, &[body], &candidates)?;
 
-        let [ts, ty] = json::fields(body, &[&["webhookTimestamp"], &["type"]]);
+        let [ts, ty] = json::unique_fields(body, &[&["webhookTimestamp"], &["type"]])?;
         let ts_ms = ts
             .as_deref()
             .and_then(|t| kit::parse_unix(t, "webhookTimestamp").ok())
@@ -59,15 +63,15 @@ impl Verifier for Linear {
         let mut v = Verified::new("linear")
             .with_timestamp(ts_ms.div_euclid(1000))
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
+            .with_content_digest(m.digest32());
         if let Some(id) = kit::header(parts, DELIVERY)?.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);
         }
         match kit::header(parts, EVENT)?.filter(|s| !s.is_empty()) {
-            Some(ty) => v = v.with_event_type(ty),
+            Some(ty) => v = v.with_event_type(ty, false),
             None => {
                 if let Some(ty) = ty {
-                    v = v.with_event_type(ty);
+                    v = v.with_event_type(ty, true);
                 }
             }
         }

@@ -19,14 +19,22 @@ use crate::verify::{Tolerance, Verified, Verifier, VerifyError};
 /// # Security
 /// **Only the timestamp and the token are signed, not the event data.**
 /// Anyone who captures one delivery can attach any event data to its
-/// signature while the timestamp is fresh. The token is therefore claimed
-/// for de-duplication (a second use of it is a duplicate), and the
-/// timestamp is checked against the crate's default window (300 s both
-/// ways; Mailgun publishes none): [`Mailgun::tolerance`] changes it.
+/// signature while the timestamp is fresh. So:
 ///
-/// Event id: `event-data.id` (not signed; the signature is claimed too),
-/// else the signed token. Event type: `event-data.event`, else the form's
-/// `event` field.
+/// - the signed token (a hash of it) is what the layer claims, on every
+///   delivery, JSON or form: a second use of a token is a duplicate, whatever
+///   event data, event id or body format comes with it;
+/// - the timestamp is checked against the crate's default window (300 s
+///   both ways; Mailgun publishes none): [`Mailgun::tolerance`] changes it;
+/// - the event id and type ([`Verified::event_id`], [`Verified::event_type`])
+///   are marked unsigned ([`Verified::id_signed`] and
+///   [`Verified::type_signed`] are false), and so is everything else in the
+///   event data. When acting on an event matters (a bounce that unsubscribes
+///   someone, say), fetch it from Mailgun's Events API by its id and act on
+///   what the API returns.
+///
+/// Event id: `event-data.id` (JSON only; unsigned). Event type:
+/// `event-data.event`, else the form's `event` field (unsigned).
 pub struct Mailgun {
     keys: KeySet,
     tolerance: Tolerance,
@@ -53,8 +61,8 @@ struct Fields {
     event: Option<String>,
 }
 
-fn from_json(body: &[u8]) -> Fields {
-    let [timestamp, token, signature, id, event] = json::fields(
+fn from_json(body: &[u8]) -> Result<Fields, VerifyError> {
+    let [timestamp, token, signature, id, event] = json::unique_fields(
         body,
         &[
             &["signature", "timestamp"],
@@ -63,14 +71,14 @@ fn from_json(body: &[u8]) -> Fields {
             &["event-data", "id"],
             &["event-data", "event"],
         ],
-    );
-    Fields {
+    )?;
+    Ok(Fields {
         timestamp,
         token,
         signature,
         id,
         event,
-    }
+    })
 }
 
 fn from_form(body: &[u8]) -> Result<Fields, VerifyError> {
@@ -93,6 +101,16 @@ fn from_form(body: &[u8]) -> Result<Fields, VerifyError> {
     Ok(f)
 }
 
+/// What identifies a delivery: the signed token, the same in a form and a
+/// JSON body (the layer hashes it again before it reaches the store).
+fn token_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::new_with_prefix(b"mailgun token\0")
+        .chain_update(token.as_bytes())
+        .finalize()
+        .into()
+}
+
 impl Verifier for Mailgun {
     fn provider(&self) -> &'static str {
         "mailgun"
@@ -107,7 +125,7 @@ impl Verifier for Mailgun {
         let f = if is_form(ct) {
             from_form(body)?
         } else {
-            from_json(body)
+            from_json(body)?
         };
         let signature = f
             .signature
@@ -125,15 +143,13 @@ impl Verifier for Mailgun {
 
         let mut v = Verified::new("mailgun")
             .with_timestamp(ts)
-            .with_key(m.key());
-        v = match f.id.filter(|s| !s.is_empty()) {
-            Some(id) => v
-                .with_event_id(id, false)
-                .with_content_digest(m.mac.digest32()),
-            None => v.with_event_id(token, true),
-        };
+            .with_key(m.key())
+            .with_content_digest(token_digest(&token));
+        if let Some(id) = f.id.filter(|s| !s.is_empty()) {
+            v = v.with_event_id(id, false);
+        }
         if let Some(event) = f.event {
-            v = v.with_event_type(event);
+            v = v.with_event_type(event, false);
         }
         Ok(v)
     }
@@ -146,6 +162,7 @@ mod tests {
     use super::*;
     use crate::Secret;
     use crate::providers::attacks::{self, Case};
+    use crate::verify::DedupKey;
 
     const KEY: &str = "key-signing";
     const TS: u64 = 1_767_337_200;
@@ -189,30 +206,75 @@ mod tests {
     }
 
     #[test]
-    fn json_reports_event_data_id_with_digest() {
+    fn json_reports_the_event_data_as_unsigned_and_keys_on_the_token() {
         let v = case_at(TS).run(&verifier()).unwrap();
         assert_eq!(v.event_id(), Some("ev-1"));
         assert!(!v.id_signed());
-        assert!(v.content_digest().is_some());
         assert_eq!(v.event_type(), Some("delivered"));
+        assert!(!v.type_signed());
         assert_eq!(v.timestamp(), Some(TS as i64));
+        let Some(DedupKey::Digest(key)) = v.dedup_key() else {
+            panic!("the token's digest is the key: {:?}", v.dedup_key());
+        };
+        // Other event data, another id, or none: the same key.
+        let ts = TS.to_string();
+        let s = sig(&ts, TOKEN);
+        for data in [
+            r#"{"event":"failed","id":"ev-2"}"#,
+            r#"{"event":"delivered"}"#,
+            r#"{}"#,
+        ] {
+            let body = format!(
+                r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","signature":"{s}"}},"event-data":{data}}}"#
+            );
+            let forged = Case {
+                body: body.into_bytes(),
+                ..case_at(TS)
+            }
+            .run(&verifier())
+            .unwrap();
+            assert_eq!(forged.dedup_key(), Some(DedupKey::Digest(key)), "{data}");
+        }
     }
 
     #[test]
-    fn form_uses_the_signed_token_as_id() {
+    fn form_and_json_with_one_token_share_the_key() {
         let s = sig(&TS.to_string(), TOKEN);
         let c = form_case(format!(
             "timestamp={TS}&token={TOKEN}&signature={s}&event=opened"
         ));
         let v = c.run(&verifier()).unwrap();
-        assert_eq!(v.event_id(), Some(TOKEN));
-        assert!(v.id_signed());
+        assert_eq!(v.event_id(), None);
         assert_eq!(v.event_type(), Some("opened"));
+        assert!(!v.type_signed());
+        let json = case_at(TS).run(&verifier()).unwrap();
+        assert!(v.dedup_key().is_some());
+        assert_eq!(v.dedup_key(), json.dedup_key());
+        let other = sig(&TS.to_string(), "tok124");
+        let c = form_case(format!("timestamp={TS}&token=tok124&signature={other}"));
+        assert_ne!(c.run(&verifier()).unwrap().dedup_key(), v.dedup_key());
         let twice = form_case(format!(
             "timestamp={TS}&token={TOKEN}&signature={s}&token=x"
         ));
         assert!(twice.run(&verifier()).is_err());
         assert!(form_case("%%%=&&".into()).run(&verifier()).is_err());
+    }
+
+    #[test]
+    fn json_with_a_repeated_signature_field_is_malformed() {
+        let ts = TS.to_string();
+        let s = sig(&ts, TOKEN);
+        let body = format!(
+            r#"{{"signature":{{"timestamp":"{ts}","token":"{TOKEN}","signature":"{s}","token":"other"}}}}"#
+        );
+        let c = Case {
+            body: body.into_bytes(),
+            ..case_at(TS)
+        };
+        assert_eq!(
+            c.run(&verifier()).err(),
+            Some(VerifyError::MalformedBody("a signed field occurs twice"))
+        );
     }
 
     #[test]

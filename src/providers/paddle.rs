@@ -61,12 +61,12 @@ impl Verifier for Paddle {
             .verify(now, &[ts_text.as_bytes(), b":", body], &candidates)?;
         self.tolerance.check_secs(ts, now)?;
 
-        let [id, ty] = json::fields(body, &[&["event_id"], &["event_type"]]);
+        let [id, ty] = json::unique_fields(body, &[&["event_id"], &["event_type"]])?;
         let mut v = Verified::new("paddle")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
-        v.set_event(id, true, ty);
+            .with_content_digest(m.digest32());
+        v.set_event(id.map(|id| (id, true)), ty.map(|ty| (ty, true)));
         Ok(v)
     }
 }

@@ -14,9 +14,16 @@ use crate::verify::{Verified, Verifier, VerifyError};
 /// as text; after a rotation Shopify may sign with the old one for an hour,
 /// so add both. No timestamp: Shopify signs none.
 ///
-/// Event id: `X-Shopify-Webhook-Id` (`Shopify-Webhook-Id`). It is **not**
-/// signed, so the signature is also claimed for de-duplication.
-/// Event type: `X-Shopify-Topic`.
+/// Event id: `X-Shopify-Webhook-Id` (`Shopify-Webhook-Id`); event type:
+/// `X-Shopify-Topic`. **Neither is signed** (nor `X-Shopify-Shop-Domain`):
+/// anyone holding one captured delivery can resend it under any id, topic
+/// or shop. So the layer de-duplicates on the signature alone (a hash of
+/// it): a replay under a fresh id or topic is a duplicate, and a replay can
+/// never take the id of a genuine delivery still to be handled.
+/// [`Verified::id_signed`](crate::Verified::id_signed) and
+/// [`Verified::type_signed`](crate::Verified::type_signed) are false. Two
+/// deliveries with byte-identical bodies (under two topics, say) are one
+/// event.
 pub struct Shopify {
     keys: KeySet,
 }
@@ -62,10 +69,13 @@ impl Verifier for Shopify {
 
         let mut v = Verified::new("shopify")
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
+            .with_content_digest(m.digest32());
         let id = either(parts, [&WEBHOOK_ID, &WEBHOOK_ID_NEW])?;
         let ty = either(parts, [&TOPIC, &TOPIC_NEW])?;
-        v.set_event(id.map(str::to_owned), false, ty.map(str::to_owned));
+        v.set_event(
+            id.map(|id| (id.to_owned(), false)),
+            ty.map(|ty| (ty.to_owned(), false)),
+        );
         Ok(v)
     }
 }

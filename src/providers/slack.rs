@@ -60,12 +60,15 @@ impl Verifier for Slack {
         self.tolerance.check_secs(ts, now)?;
 
         let [id, inner, outer] =
-            json::fields(body, &[&["event_id"], &["event", "type"], &["type"]]);
+            json::unique_fields(body, &[&["event_id"], &["event", "type"], &["type"]])?;
         let mut v = Verified::new("slack")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
-        v.set_event(id, true, inner.or(outer));
+            .with_content_digest(m.digest32());
+        v.set_event(
+            id.map(|id| (id, true)),
+            inner.or(outer).map(|ty| (ty, true)),
+        );
         Ok(v)
     }
 }

@@ -78,15 +78,15 @@ impl Verifier for Square {
             .keys
             .verify(now, &[url.as_bytes(), body], &candidates)?;
 
-        let [id, ty] = json::fields(body, &[&["event_id"], &["type"]]);
+        let [id, ty] = json::unique_fields(body, &[&["event_id"], &["type"]])?;
         let mut v = Verified::new("square").with_key(m.key());
         if let Some(id) = id {
             v = v.with_event_id(id, true);
         } else {
-            v = v.with_content_digest(m.mac.digest32());
+            v = v.with_content_digest(m.digest32());
         }
         if let Some(ty) = ty {
-            v = v.with_event_type(ty);
+            v = v.with_event_type(ty, true);
         }
         Ok(v)
     }

@@ -301,7 +301,7 @@ fn verify_v1(
         v.set_event_type_in_body(&["type"]);
     } else {
         let [ty] = json::fields(body, &[&["type"]]);
-        v.set_event(None, true, ty);
+        v.set_event(None, ty.map(|ty| (ty, true)));
     }
     Ok(v)
 }

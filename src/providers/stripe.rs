@@ -44,29 +44,6 @@ impl Verifier for Stripe {
     }
 
     fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Verified, VerifyError> {
-        self.check(parts, body, now, false)
-    }
-
-    fn verify_deferred(
-        &self,
-        parts: &Parts,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Result<Verified, VerifyError> {
-        self.check(parts, body, now, true)
-    }
-}
-
-impl Stripe {
-    /// Verifies; with `defer`, the event type (usually the body's last
-    /// field) is left for [`Verified::event_type`] to read.
-    fn check(
-        &self,
-        parts: &Parts,
-        body: &[u8],
-        now: SystemTime,
-        defer: bool,
-    ) -> Result<Verified, VerifyError> {
         let header = kit::signature(parts, &SIGNATURE)?;
         let mut ts = None;
         let mut candidates = Candidates::new();
@@ -89,16 +66,11 @@ impl Stripe {
         let mut v = Verified::new("stripe")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
-        let (id, ty) = if defer {
-            v.set_event_type_in_body(&["type"]);
-            let [id] = json::fields(body, &[&["id"]]);
-            (id, None)
-        } else {
-            let [id, ty] = json::fields(body, &[&["id"], &["type"]]);
-            (id, ty)
-        };
-        v.set_event(id, true, ty);
+            .with_content_digest(m.digest32());
+        // The whole body is read for the claimed `id` (a second `id` key is
+        // refused), so the type comes from the same pass.
+        let [id, ty] = json::unique_fields(body, &[&["id"], &["type"]])?;
+        v.set_event(id.map(|id| (id, true)), ty.map(|ty| (ty, true)));
         Ok(v)
     }
 }
@@ -118,27 +90,44 @@ mod deferred_tests {
     }
 
     #[test]
-    fn deferred_verification_reads_the_type_from_the_attached_body_only() {
-        let stripe = Stripe::new(Secret::text("whsec_t").expect("secret"));
-        let (parts, now) = signed();
-        let mut v = stripe.verify_deferred(&parts, BODY, now).expect("verifies");
-        assert_eq!(v.event_id(), Some("evt_1"), "the id is read at once");
-        assert_eq!(v.event_type(), None, "no body attached yet");
-        v.attach_body(bytes::Bytes::from_static(BODY));
-        assert_eq!(v.event_type(), Some("invoice.paid"));
-        assert_eq!(v.clone().event_type(), Some("invoice.paid"));
-        assert!(
-            !format!("{v:?}").contains("evt_1\",\"object"),
-            "Debug never prints the body"
-        );
-    }
-
-    #[test]
-    fn plain_verification_still_reads_the_type_at_once() {
+    fn verification_reads_the_id_and_the_type_as_signed() {
         let stripe = Stripe::new(Secret::text("whsec_t").expect("secret"));
         let (parts, now) = signed();
         let v = stripe.verify(&parts, BODY, now).expect("verifies");
         assert_eq!(v.event_type(), Some("invoice.paid"));
+        assert_eq!(v.event_id(), Some("evt_1"));
+        assert!(v.id_signed() && v.type_signed());
+        assert_eq!(
+            v.dedup_key(),
+            Some(crate::verify::DedupKey::SignedId("evt_1"))
+        );
+        let deferred = stripe.verify_deferred(&parts, BODY, now).expect("verifies");
+        assert_eq!(deferred, v, "the layer's entry point reads the same");
+    }
+
+    #[test]
+    fn a_signed_body_with_two_ids_or_two_types_is_malformed() {
+        let stripe = Stripe::new(Secret::text("whsec_t").expect("secret"));
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        for body in [
+            &br#"{"id":"evt_1","object":"event","id":"evt_2","type":"invoice.paid"}"#[..],
+            br#"{"id":"evt_1","type":"invoice.paid","data":{},"type":"charge.failed"}"#,
+            br#"{"id":{"nested":1},"id":"evt_2"}"#,
+        ] {
+            let headers = crate::testing::stripe("whsec_t", 1_700_000_000, body);
+            let parts = crate::testing::parts("/", headers);
+            assert_eq!(
+                stripe.verify(&parts, body, now),
+                Err(VerifyError::MalformedBody("a signed field occurs twice")),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Nested ids (data.object.id) are other fields: not a repetition.
+        let body = br#"{"id":"evt_1","data":{"object":{"id":"in_1"}},"type":"invoice.paid"}"#;
+        let headers = crate::testing::stripe("whsec_t", 1_700_000_000, body);
+        let parts = crate::testing::parts("/", headers);
+        let v = stripe.verify(&parts, body, now).expect("verifies");
         assert_eq!(v.event_id(), Some("evt_1"));
     }
 

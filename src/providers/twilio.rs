@@ -46,9 +46,12 @@ const IDEMPOTENCY: &str = "i-twilio-idempotency-token";
 /// where one field ends. Read the parameters you expect; the JSON variant
 /// (`bodySHA256`) has no such gap.
 ///
-/// No timestamp is signed: a captured request can be replayed. Event id:
-/// `I-Twilio-Idempotency-Token` when sent (not signed, so the MAC is
-/// claimed as well).
+/// No timestamp is signed: a captured request can be replayed, and is then
+/// a duplicate: the layer de-duplicates on the signature (a hash of it).
+/// Event id: `I-Twilio-Idempotency-Token` when sent. It is **not signed**
+/// (anyone holding a captured request can change it), so it is only shown
+/// ([`Verified::id_signed`](crate::Verified::id_signed) is false), never
+/// claimed. Two requests with the same URL and parameters are one event.
 ///
 /// ```
 /// use std::time::SystemTime;
@@ -185,7 +188,7 @@ impl Verifier for Twilio {
 
         let mut v = Verified::new("twilio")
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
+            .with_content_digest(m.digest32());
         if let Some(id) = kit::header(parts, IDEMPOTENCY)?.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);
         }

@@ -24,7 +24,9 @@ const SUBSCRIPTION_TYPE: &str = "twitch-eventsub-subscription-type";
 /// Twitch's guide says ([`Twitch::tolerance`] changes it).
 ///
 /// Event id: `Twitch-Eventsub-Message-Id` (signed). Event type:
-/// `Twitch-Eventsub-Subscription-Type` (`channel.follow`). The
+/// `Twitch-Eventsub-Subscription-Type` (`channel.follow`): a header the
+/// signature does not cover ([`Verified::type_signed`](crate::Verified::type_signed)
+/// is false); the signed body names it too, as `subscription.type`. The
 /// `webhook_callback_verification` challenge is answered by
 /// [`Handshake::twitch`](crate::handshake::Handshake::twitch).
 pub struct Twitch {
@@ -65,9 +67,9 @@ impl Verifier for Twitch {
             .with_event_id(id, true)
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
+            .with_content_digest(m.digest32());
         if let Some(ty) = kit::header(parts, SUBSCRIPTION_TYPE)?.filter(|s| !s.is_empty()) {
-            v = v.with_event_type(ty);
+            v = v.with_event_type(ty, false);
         }
         Ok(v)
     }

@@ -26,11 +26,15 @@ body_mac_provider!(
     /// [`Secret::text`](crate::Secret::text).
     ///
     /// Event id: `X-WC-Webhook-Delivery-ID`, which WooCommerce mints anew for
-    /// every delivery and does not sign, so the signature is claimed as well:
-    /// a captured request replayed under a new id is still a duplicate.
-    /// WooCommerce does not retry. Event type: `X-WC-Webhook-Topic`
-    /// (`order.created`). The unsigned set-up ping (`webhook_id=<n>`, form
-    /// encoded) does not verify.
+    /// every delivery; event type: `X-WC-Webhook-Topic` (`order.created`).
+    /// **Neither is signed** (nor `X-WC-Webhook-Resource`, `-Event`,
+    /// `-Source`): anyone holding a captured request can change them. The
+    /// layer de-duplicates on the signature alone (a hash of it), so a
+    /// replay under a new id or topic is a duplicate;
+    /// [`Verified::id_signed`](crate::Verified::id_signed) and
+    /// [`Verified::type_signed`](crate::Verified::type_signed) are false.
+    /// WooCommerce does not retry. The unsigned set-up ping
+    /// (`webhook_id=<n>`, form encoded) does not verify.
     WooCommerce,
     Algorithm::Sha256,
     SCHEME

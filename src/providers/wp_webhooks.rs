@@ -120,7 +120,7 @@ impl Verifier for WpWebhooks {
         let m = self.keys.verify(now, &[message.as_bytes()], &candidates)?;
         Ok(Verified::new("wp-webhooks")
             .with_key(m.key())
-            .with_event_type(name))
+            .with_event_type(name, true))
     }
 }
 

@@ -54,14 +54,14 @@ impl Verifier for Zoom {
             .verify(now, &[b"v0:", ts_text.as_bytes(), b":", body], &candidates)?;
         self.tolerance.check_secs(ts, now)?;
 
-        let [event, event_ts, object] = json::fields(
+        let [event, event_ts, object] = json::unique_fields(
             body,
             &[&["event"], &["event_ts"], &["payload", "object", "id"]],
-        );
+        )?;
         let mut v = Verified::new("zoom")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.mac.digest32());
+            .with_content_digest(m.digest32());
         if let (Some(event), Some(event_ts)) = (&event, &event_ts) {
             let id = match &object {
                 Some(object) => format!("{event}:{event_ts}:{object}"),
@@ -70,7 +70,7 @@ impl Verifier for Zoom {
             v = v.with_event_id(id, true);
         }
         if let Some(event) = event {
-            v = v.with_event_type(event);
+            v = v.with_event_type(event, true);
         }
         Ok(v)
     }
