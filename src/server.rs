@@ -1,7 +1,7 @@
 //! Serving an axum app with the limits a public webhook endpoint needs
 //! (feature `axum`).
 //!
-//! [`axum::serve`] sets no limit on the time a client may take to send its
+//! `axum::serve` sets no limit on the time a client may take to send its
 //! request head: a client that sends one header byte every few seconds
 //! holds its connection open for as long as it likes, and a few thousand
 //! such clients exhaust the server's connections or file descriptors
