@@ -264,9 +264,12 @@ fn handled(seen: &Seen, path: &str) -> usize {
         .count()
 }
 
-async fn replays_under_fresh_ids_and_types_are_duplicates<St>(store: St, endpoint: &str)
-where
-    St: IdempotencyStore + Clone + Count,
+async fn replays_under_fresh_ids_and_types_are_duplicates<St>(
+    store: St,
+    count: &impl Count,
+    endpoint: &str,
+) where
+    St: IdempotencyStore + Clone,
 {
     let s = server(store.clone(), endpoint).await;
     for scheme in schemes() {
@@ -278,7 +281,7 @@ where
             (200, false),
             "{path}: the genuine delivery"
         );
-        let keys = store.keys().await;
+        let keys = count.keys().await;
 
         let mut forgeries = vec![(
             "fresh id",
@@ -322,7 +325,7 @@ where
                 "{path}"
             );
         }
-        assert_eq!(store.keys().await, keys, "{path}: replays added keys");
+        assert_eq!(count.keys().await, keys, "{path}: replays added keys");
         assert_eq!(handled(&s.seen, path), 1, "{path}: handled more than once");
         let seen = s.seen.lock().expect("lock").clone();
         let (_, id, ty, id_signed, type_signed) =
@@ -336,9 +339,12 @@ where
     }
 }
 
-async fn a_replay_cannot_take_a_pending_genuine_id<St>(store: St, endpoint: &str)
-where
-    St: IdempotencyStore + Clone + Count,
+async fn a_replay_cannot_take_a_pending_genuine_id<St>(
+    store: St,
+    count: &impl Count,
+    endpoint: &str,
+) where
+    St: IdempotencyStore + Clone,
 {
     let s = server(store.clone(), endpoint).await;
     for scheme in schemes() {
@@ -373,9 +379,12 @@ where
     }
 }
 
-async fn mailgun_tokens_are_claimed_whatever_the_event_data<St>(store: St, endpoint: &str)
-where
-    St: IdempotencyStore + Clone + Count,
+async fn mailgun_tokens_are_claimed_whatever_the_event_data<St>(
+    store: St,
+    count: &impl Count,
+    endpoint: &str,
+) where
+    St: IdempotencyStore + Clone,
 {
     let s = server(store.clone(), endpoint).await;
     let ts = common::now();
@@ -387,7 +396,7 @@ where
         send(s.addr, "/mailgun", ct("application/json"), genuine).await,
         (200, false)
     );
-    let keys = store.keys().await;
+    let keys = count.keys().await;
 
     let sig = testing::mailgun_signature(SECRET, ts, &token);
     let replays: Vec<(&str, HeaderMap, Vec<u8>)> = vec![
@@ -421,7 +430,7 @@ where
             "mailgun: {what} is a duplicate"
         );
     }
-    assert_eq!(store.keys().await, keys, "mailgun: replays added keys");
+    assert_eq!(count.keys().await, keys, "mailgun: replays added keys");
     assert_eq!(handled(&s.seen, "/mailgun"), 1);
     let seen = s.seen.lock().expect("lock").clone();
     let (_, id, ty, id_signed, type_signed) = &seen[0];
@@ -454,12 +463,12 @@ where
     );
 }
 
-async fn a_signed_body_with_two_ids_is_refused<St>(store: St, endpoint: &str)
+async fn a_signed_body_with_two_ids_is_refused<St>(store: St, count: &impl Count, endpoint: &str)
 where
-    St: IdempotencyStore + Clone + Count,
+    St: IdempotencyStore + Clone,
 {
     let s = server(store.clone(), endpoint).await;
-    let keys = store.keys().await;
+    let keys = count.keys().await;
     let body = br#"{"id":"evt_claimed","object":"event","type":"invoice.paid","id":"evt_other"}"#;
     let h = with(
         testing::stripe(SECRET, common::now(), body),
@@ -468,7 +477,7 @@ where
     let r = common::send(s.addr, http::Method::POST, "/stripe", &h, body.to_vec()).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.text(), r#"{"error":"malformed_body"}"#);
-    assert_eq!(store.keys().await, keys, "nothing was claimed");
+    assert_eq!(count.keys().await, keys, "nothing was claimed");
     assert_eq!(handled(&s.seen, "/stripe"), 0);
 }
 
@@ -477,22 +486,27 @@ mod memory {
 
     #[tokio::test]
     async fn replays_under_fresh_ids_and_types_are_duplicates() {
-        super::replays_under_fresh_ids_and_types_are_duplicates(MemoryStore::new(), "m1").await;
+        let store = MemoryStore::new();
+        super::replays_under_fresh_ids_and_types_are_duplicates(store.clone(), &store, "m1").await;
     }
 
     #[tokio::test]
     async fn a_replay_cannot_take_a_pending_genuine_id() {
-        super::a_replay_cannot_take_a_pending_genuine_id(MemoryStore::new(), "m2").await;
+        let store = MemoryStore::new();
+        super::a_replay_cannot_take_a_pending_genuine_id(store.clone(), &store, "m2").await;
     }
 
     #[tokio::test]
     async fn mailgun_tokens_are_claimed_whatever_the_event_data() {
-        super::mailgun_tokens_are_claimed_whatever_the_event_data(MemoryStore::new(), "m3").await;
+        let store = MemoryStore::new();
+        super::mailgun_tokens_are_claimed_whatever_the_event_data(store.clone(), &store, "m3")
+            .await;
     }
 
     #[tokio::test]
     async fn a_signed_body_with_two_ids_is_refused() {
-        super::a_signed_body_with_two_ids_is_refused(MemoryStore::new(), "m4").await;
+        let store = MemoryStore::new();
+        super::a_signed_body_with_two_ids_is_refused(store.clone(), &store, "m4").await;
     }
 }
 
@@ -504,100 +518,70 @@ mod on_redis {
 
     use super::*;
 
-    /// A Redis store under a prefix of its own, and a connection to count
-    /// its keys. `None` when `REDIS_URL` is not set; a panic when it is set
-    /// and Redis does not answer.
-    #[derive(Clone)]
-    struct Counted {
-        store: RedisStore,
+    /// The keys of one Redis store, counted over their own connection.
+    struct RedisKeys {
         conn: ::redis::aio::MultiplexedConnection,
+        prefix: String,
     }
 
-    impl std::fmt::Debug for Counted {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("Counted(RedisStore)")
+    impl Count for RedisKeys {
+        async fn keys(&self) -> usize {
+            let mut conn = self.conn.clone();
+            let keys: Vec<String> = conn.keys(format!("{}*", self.prefix)).await.expect("KEYS");
+            keys.len()
         }
     }
 
-    async fn store(test: &str) -> Option<Counted> {
+    /// A Redis store under a prefix of its own, and its key count. `None`
+    /// when `REDIS_URL` is not set; a panic when it is set and Redis does
+    /// not answer.
+    async fn store(test: &str) -> Option<(RedisStore, RedisKeys)> {
         let url = common::redis_url()?;
         let prefix = common::unique_prefix(test);
-        let store =
-            tokio::time::timeout(Duration::from_secs(10), RedisStore::connect(&url, prefix))
-                .await
-                .expect("REDIS_URL is set but Redis did not answer within 10 s")
-                .expect("REDIS_URL is set but Redis refused the connection");
+        let store = tokio::time::timeout(
+            Duration::from_secs(10),
+            RedisStore::connect(&url, prefix.clone()),
+        )
+        .await
+        .expect("REDIS_URL is set but Redis did not answer within 10 s")
+        .expect("REDIS_URL is set but Redis refused the connection");
         let conn = ::redis::Client::open(url.as_str())
             .expect("REDIS_URL")
             .get_multiplexed_async_connection()
             .await
             .expect("REDIS_URL is set but Redis refused the connection");
-        Some(Counted { store, conn })
-    }
-
-    impl IdempotencyStore for Counted {
-        async fn claim(
-            &self,
-            key: &tower_webhook::store::EventKey,
-            lease: Duration,
-        ) -> Result<tower_webhook::store::Claim, tower_webhook::store::StoreError> {
-            self.store.claim(key, lease).await
-        }
-        async fn complete(
-            &self,
-            key: &tower_webhook::store::EventKey,
-            token: tower_webhook::store::ClaimToken,
-            ttl: Duration,
-        ) -> Result<bool, tower_webhook::store::StoreError> {
-            self.store.complete(key, token, ttl).await
-        }
-        async fn release(
-            &self,
-            key: &tower_webhook::store::EventKey,
-            token: tower_webhook::store::ClaimToken,
-        ) -> Result<bool, tower_webhook::store::StoreError> {
-            self.store.release(key, token).await
-        }
-    }
-
-    impl Count for Counted {
-        async fn keys(&self) -> usize {
-            let mut conn = self.conn.clone();
-            let pattern = format!("{}*", self.store.prefix());
-            let keys: Vec<String> = conn.keys(pattern).await.expect("KEYS");
-            keys.len()
-        }
+        Some((store, RedisKeys { conn, prefix }))
     }
 
     #[tokio::test]
     async fn replays_under_fresh_ids_and_types_are_duplicates() {
-        let Some(store) = store("r1").await else {
+        let Some((store, keys)) = store("r1").await else {
             return;
         };
-        super::replays_under_fresh_ids_and_types_are_duplicates(store, "r1").await;
+        super::replays_under_fresh_ids_and_types_are_duplicates(store, &keys, "r1").await;
     }
 
     #[tokio::test]
     async fn a_replay_cannot_take_a_pending_genuine_id() {
-        let Some(store) = store("r2").await else {
+        let Some((store, keys)) = store("r2").await else {
             return;
         };
-        super::a_replay_cannot_take_a_pending_genuine_id(store, "r2").await;
+        super::a_replay_cannot_take_a_pending_genuine_id(store, &keys, "r2").await;
     }
 
     #[tokio::test]
     async fn mailgun_tokens_are_claimed_whatever_the_event_data() {
-        let Some(store) = store("r3").await else {
+        let Some((store, keys)) = store("r3").await else {
             return;
         };
-        super::mailgun_tokens_are_claimed_whatever_the_event_data(store, "r3").await;
+        super::mailgun_tokens_are_claimed_whatever_the_event_data(store, &keys, "r3").await;
     }
 
     #[tokio::test]
     async fn a_signed_body_with_two_ids_is_refused() {
-        let Some(store) = store("r4").await else {
+        let Some((store, keys)) = store("r4").await else {
             return;
         };
-        super::a_signed_body_with_two_ids_is_refused(store, "r4").await;
+        super::a_signed_body_with_two_ids_is_refused(store, &keys, "r4").await;
     }
 }
