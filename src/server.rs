@@ -45,8 +45,7 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// request (the pre-authentication rate limit keys on it).
 ///
 /// Runs until its task is dropped. An error accepting a connection (too
-/// many open files, say) is logged and retried after a second, as
-/// `axum::serve` does.
+/// many open files, say) is logged, and accepting resumes after a second.
 ///
 /// # Errors
 /// None today; the `Result` mirrors `axum::serve`.

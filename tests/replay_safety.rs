@@ -363,12 +363,14 @@ async fn a_replay_cannot_take_a_pending_genuine_id<St>(
         assert_eq!(first, (503, false), "{path}: the first attempt fails");
         // The capture replayed under the genuine delivery's id: a duplicate
         // of the capture, nothing more.
+        let before = count.keys().await;
         let forged = with(capture, &[(scheme.id_header, "genuine-9")]);
         assert_eq!(
             send(s.addr, path, forged, cap_body).await,
             (200, true),
             "{path}"
         );
+        assert_eq!(count.keys().await, before, "{path}: the replay added a key");
         // The provider's retry of the genuine delivery is handled.
         assert_eq!(
             send(s.addr, path, genuine, gen_body).await,

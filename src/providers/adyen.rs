@@ -148,6 +148,7 @@ impl Adyen {
         }
         let mut label = None;
         let mut ids = Vec::with_capacity(n.items.len());
+        let mut digests = Vec::with_capacity(n.items.len());
         for Wrapped { item } in &n.items {
             let sig = item
                 .additional_data
@@ -175,10 +176,26 @@ impl Adyen {
                 text(item.event_code.as_ref()),
                 text(item.success.as_ref())
             ));
+            digests.push(m.digest32());
+        }
+        // Each item is signed on its own: neither their order nor their
+        // number is. The key is the set of the items' signed strings (as
+        // their MACs), so a reordered notification is the same delivery,
+        // and one item sent twice is refused. The readable id is shown,
+        // marked unsigned: a `:` inside a signed value could split the
+        // signed string into other fields.
+        digests.sort_unstable();
+        if digests.windows(2).any(|w| w[0] == w[1]) {
+            return Err(VerifyError::MalformedBody("notificationItems repeated"));
+        }
+        let mut set = <sha2::Sha256 as sha2::Digest>::new_with_prefix(b"adyen items\0");
+        for d in &digests {
+            sha2::Digest::update(&mut set, d);
         }
         let mut v = Verified::new("adyen")
             .with_key(label.unwrap_or_default())
-            .with_event_id(ids.join(","), true);
+            .with_event_id(ids.join(","), false)
+            .with_content_digest(sha2::Digest::finalize(set).into());
         if let Some(Wrapped { item }) = n.items.first() {
             v = v.with_event_type(text(item.event_code.as_ref()), true);
         }
@@ -276,18 +293,38 @@ mod tests {
             v.event_id(),
             Some("111:AUTHORISATION:true,222:AUTHORISATION:true")
         );
-        assert!(v.id_signed());
+        assert!(!v.id_signed(), "the joined id is shown, not claimed");
         assert_eq!(v.event_type(), Some("AUTHORISATION"));
+        // The items in another order: the same delivery.
+        let swapped = case(&[signed_item("222"), signed_item("111")]);
+        assert_eq!(swapped.run(&verifier()).unwrap().dedup_key(), v.dedup_key());
+        let one = case(&[signed_item("111")]).run(&verifier()).unwrap();
+        assert!(one.dedup_key().is_some());
+        assert_ne!(one.dedup_key(), v.dedup_key());
+    }
+
+    #[test]
+    fn one_item_sent_twice_is_malformed() {
+        assert_eq!(
+            case(&[signed_item("111"), signed_item("111")])
+                .run(&verifier())
+                .err(),
+            Some(VerifyError::MalformedBody("notificationItems repeated"))
+        );
     }
 
     #[test]
     fn more_items_than_adyen_ever_sends_are_refused() {
-        let many: Vec<String> = (0..=MAX_ITEMS).map(|_| signed_item("111")).collect();
+        let many: Vec<String> = (0..=MAX_ITEMS)
+            .map(|i| signed_item(&i.to_string()))
+            .collect();
         assert_eq!(
             case(&many).run(&verifier()).err(),
             Some(VerifyError::MalformedBody("notificationItems"))
         );
-        let enough: Vec<String> = (0..MAX_ITEMS).map(|_| signed_item("111")).collect();
+        let enough: Vec<String> = (0..MAX_ITEMS)
+            .map(|i| signed_item(&i.to_string()))
+            .collect();
         assert!(case(&enough).run(&verifier()).is_ok());
     }
 

@@ -21,9 +21,9 @@ use crate::verify::{Tolerance, Verified, Verifier, VerifyError};
 /// Anyone who captures one delivery can attach any event data to its
 /// signature while the timestamp is fresh. So:
 ///
-/// - the signed token (a hash of it) is what the layer claims, on every
-///   delivery, JSON or form: a second use of a token is a duplicate, whatever
-///   event data, event id or body format comes with it;
+/// - the signed `timestamp‖token` (a hash of its MAC) is what the layer
+///   claims, on every delivery, JSON or form: a second use of a token is a
+///   duplicate, whatever event data, event id or body format comes with it;
 /// - the timestamp is checked against the crate's default window (300 s
 ///   both ways; Mailgun publishes none): [`Mailgun::tolerance`] changes it;
 /// - the event id and type ([`Verified::event_id`], [`Verified::event_type`])
@@ -101,16 +101,6 @@ fn from_form(body: &[u8]) -> Result<Fields, VerifyError> {
     Ok(f)
 }
 
-/// What identifies a delivery: the signed token, the same in a form and a
-/// JSON body (the layer hashes it again before it reaches the store).
-fn token_digest(token: &str) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::new_with_prefix(b"mailgun token\0")
-        .chain_update(token.as_bytes())
-        .finalize()
-        .into()
-}
-
 impl Verifier for Mailgun {
     fn provider(&self) -> &'static str {
         "mailgun"
@@ -144,7 +134,9 @@ impl Verifier for Mailgun {
         let mut v = Verified::new("mailgun")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(token_digest(&token));
+            // The signed text `timestamp‖token` (as its MAC), the same in a
+            // form and a JSON body, and however it is split in two.
+            .with_content_digest(m.digest32());
         if let Some(id) = f.id.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);
         }
