@@ -372,8 +372,11 @@ impl Verified {
         let body = d.body.as_ref()?;
         d.read
             .get_or_init(|| {
-                let [ty] = crate::providers::json::fields(body, &[d.path]);
-                ty
+                // A type named twice is not reported: parsers disagree on
+                // which one counts.
+                crate::providers::json::unique_fields(body, &[d.path])
+                    .ok()
+                    .and_then(|[ty]| ty)
             })
             .as_deref()
     }

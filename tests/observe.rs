@@ -327,11 +327,12 @@ async fn the_audit_hook_sees_every_delivery_without_secrets() {
         .to_str()
         .expect("ascii")
         .to_owned();
-    assert_eq!(post_json(addr, "/gh", signed, ok).await, StatusCode::OK);
     assert_eq!(
-        post_json(addr, "/gh", gh(GH, "a-1", ok), ok).await,
+        post_json(addr, "/gh", signed.clone(), ok).await,
         StatusCode::OK
     );
+    // The same signed delivery again (a provider's redelivery): a duplicate.
+    assert_eq!(post_json(addr, "/gh", signed, ok).await, StatusCode::OK);
     assert_eq!(
         post_json(addr, "/gh", gh("wrong", "a-2", ok), ok).await,
         StatusCode::UNAUTHORIZED
@@ -366,7 +367,7 @@ async fn the_audit_hook_sees_every_delivery_without_secrets() {
     assert!(accepted.received_at >= before && accepted.received_at <= SystemTime::now());
 
     let duplicate = by(Some("a-1"), Outcome::Duplicate);
-    assert_eq!(duplicate.key_label.as_deref(), Some("current"));
+    assert_eq!(duplicate.key_label.as_deref(), Some("old"));
     assert_eq!(duplicate.status, Some(200));
 
     // refused before anything was proved: no id, no label

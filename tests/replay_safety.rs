@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use tower_webhook::net::PublicUrl;
 use tower_webhook::providers::hmac::Hmac;
 use tower_webhook::providers::{GitHub, Linear, Mailgun, Shopify, Stripe, Twilio, WooCommerce};
+use tower_webhook::verify::DedupKey;
 use tower_webhook::{IdempotencyStore, MemoryStore, Secret, Verifier, Webhook, WebhookLayer};
 use tower_webhook::{Verified, testing};
 
@@ -586,4 +587,40 @@ mod on_redis {
         };
         super::a_signed_body_with_two_ids_is_refused(store, &keys, "r4").await;
     }
+}
+
+#[test]
+fn the_signature_digest_ignores_the_receivers_secret_order_and_the_header_used() {
+    use std::time::SystemTime;
+    let body = br#"{"zen":"one delivery"}"#;
+    let mut both = testing::github("new", "d-1", "push", body);
+    // GitHub sends the legacy SHA-1 header too (Intercom's signer makes it).
+    both.extend(testing::intercom("new", body));
+    let parts = |h: HeaderMap| testing::parts("/", h);
+    let secret = |s: &str| Secret::text(s).expect("secret");
+    let a = GitHub::new(secret("old"))
+        .add_secret(secret("new"))
+        .allow_sha1();
+    let b = GitHub::new(secret("new"))
+        .add_secret(secret("old"))
+        .allow_sha1();
+    let now = SystemTime::now();
+    let key = |v: &GitHub, h: HeaderMap| -> [u8; 32] {
+        let verified = v.verify(&parts(h), body, now).expect("verifies");
+        match verified.dedup_key() {
+            Some(DedupKey::Digest(d)) => d,
+            other => panic!("a digest key, not {other:?}"),
+        }
+    };
+    let reference = key(&a, both.clone());
+    assert_eq!(key(&b, both.clone()), reference, "the order of secrets");
+    let mut sha1_only = both.clone();
+    sha1_only.remove("x-hub-signature-256");
+    assert_eq!(key(&a, sha1_only.clone()), reference, "the SHA-1 header");
+    assert_eq!(key(&b, sha1_only), reference, "both");
+    // Another body is another delivery.
+    let other = br#"{"zen":"another"}"#;
+    let h = testing::github("new", "d-1", "push", other);
+    let v = a.verify(&parts(h), other, now).expect("verifies");
+    assert_ne!(v.dedup_key(), Some(DedupKey::Digest(reference)));
 }

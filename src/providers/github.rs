@@ -94,10 +94,15 @@ impl Verifier for GitHub {
             None => Candidates::new(),
         };
         let m = keys.verify(now, &[body], &candidates)?;
-        // The digest is the SHA-256 one whichever header was checked, so a
-        // capture replayed without its SHA-256 header is still a duplicate.
+        // The digest is the SHA-256 signature whichever header was checked
+        // (GitHub signs both with one secret), so a capture replayed without
+        // its SHA-256 header is still a duplicate.
         let digest = match legacy {
-            true => self.keys.first_mac(&[body]).unwrap_or(m.mac).digest32(),
+            true => self
+                .keys
+                .mac_with(m.index, &[body])
+                .unwrap_or(m.mac)
+                .digest32(),
             false => m.digest32(),
         };
 

@@ -109,8 +109,14 @@ fn run<const N: usize>(
     (slots, repeated)
 }
 
-/// What a strict scan keeps: which paths were met, and whether one was met
-/// twice.
+/// The bit of a strict scan's `seen` for path `i` at `depth` (eight paths
+/// of eight levels; deeper ones go unchecked, and no scheme has them).
+fn seen_bit(i: usize, depth: usize) -> Option<u64> {
+    (i < 8 && depth < 8).then(|| 1u64 << (i * 8 + depth))
+}
+
+/// What a strict scan keeps: which keys of the wanted paths were met, and
+/// whether one was met twice.
 struct Strict<'s> {
     seen: &'s mut u64,
     repeated: &'s mut bool,
@@ -171,14 +177,19 @@ impl<'de> Visitor<'de> for Scan<'_, '_> {
                 if self.active & (1 << i) == 0 || path.get(self.depth) != Some(&&*key) {
                     continue;
                 }
-                if path.len() == self.depth + 1 {
-                    if let Some(strict) = self.strict.as_mut() {
-                        if *strict.seen & (1 << i) != 0 {
-                            *strict.repeated = true;
-                            return Err(de::Error::custom("repeated field"));
-                        }
-                        *strict.seen |= 1 << i;
+                // Strict: the key (a field, or an object on its path) must
+                // not come twice where this path runs, or a parser that
+                // keeps the last one would read another value.
+                if let Some(strict) = self.strict.as_mut()
+                    && let Some(bit) = seen_bit(i, self.depth)
+                {
+                    if *strict.seen & bit != 0 {
+                        *strict.repeated = true;
+                        return Err(de::Error::custom("repeated field"));
                     }
+                    *strict.seen |= bit;
+                }
+                if path.len() == self.depth + 1 {
                     if self.slots.get(i).is_some_and(Option::is_none) {
                         leaf = Some(i);
                     }
@@ -369,5 +380,33 @@ mod tests {
     fn first_occurrence_wins_and_escapes_are_decoded() {
         let [id] = fields(br#"{"i\u0064":"evt_\u0031","id":"evt_2"}"#, &[&["id"]]);
         assert_eq!(id.as_deref(), Some("evt_1"));
+    }
+
+    #[test]
+    fn a_strict_scan_refuses_any_repeated_key_on_a_wanted_path() {
+        let paths: &[&[&str]; 2] = &[&["id"], &["event", "type"]];
+        let ok = br#"{"id":"a","event":{"type":"t","id":"nested"},"data":{"id":"x","type":"y"}}"#;
+        assert_eq!(
+            unique_fields(ok, paths),
+            Ok([Some("a".to_owned()), Some("t".to_owned())])
+        );
+        for repeated in [
+            &br#"{"id":"a","id":"b"}"#[..],
+            br#"{"id":{"x":1},"id":"b"}"#,
+            br#"{"event":{"type":"t","type":"u"}}"#,
+            br#"{"event":{"type":"t"},"event":{}}"#,
+            br#"{"event":{"type":"t"},"event":null}"#,
+        ] {
+            assert_eq!(
+                unique_fields(repeated, paths),
+                Err(VerifyError::MalformedBody("a signed field occurs twice")),
+                "{}",
+                String::from_utf8_lossy(repeated)
+            );
+            // The lenient scan takes the first occurrence, as before.
+            assert!(fields(repeated, paths).iter().any(Option::is_some));
+        }
+        // Not JSON (a form body): nothing found, nothing refused.
+        assert_eq!(unique_fields(b"a=1&id=2", paths), Ok([None, None]));
     }
 }

@@ -269,29 +269,30 @@ pub(crate) struct KeySet {
 
 /// Which key matched, and the MAC it produced.
 pub(crate) struct Match<'a> {
+    /// The key's place in the set (the order secrets were added in).
+    pub(crate) index: usize,
     pub(crate) label: Option<&'a Arc<str>>,
     pub(crate) retiring: bool,
+    /// The MAC that matched: the signature as the request carried it.
     pub(crate) mac: Sig,
-    /// The MAC of the same message under the set's first key: what names
-    /// the delivery for de-duplication, whichever secret the sender used.
-    first: Sig,
 }
 
 impl Match<'_> {
-    /// What identifies the signed content (see
+    /// What identifies the delivery (see
     /// [`Verified::with_content_digest`](crate::Verified::with_content_digest)):
-    /// the MAC under the first secret, so that one message signed with two
-    /// secrets of a rotation, or carrying several signatures of which a
-    /// replay keeps any one, still has one digest.
+    /// the verified signature. It depends on nothing the receiver
+    /// configures (the order of its secrets, the URL variant that matched)
+    /// and on nothing outside the signature, so every copy of a captured
+    /// delivery has the same one.
     pub(crate) fn digest32(&self) -> [u8; 32] {
-        self.first.digest32()
+        self.mac.digest32()
     }
 
-    /// A short id derived from the signed content, as
+    /// A short id derived from the verified signature, as
     /// [`digest32`](Self::digest32), for providers that send no event id
     /// (see [`Sig::id_hex`]).
     pub(crate) fn id_hex(&self) -> String {
-        self.first.id_hex()
+        self.mac.id_hex()
     }
 
     /// The matched key's label and retiring mark, for
@@ -334,10 +335,9 @@ impl KeySet {
             .filter(move |(_, k)| k.expires_at.is_none_or(|at| now < at))
     }
 
-    /// The MAC of `parts` under the first key, active or not (see
-    /// [`Match::digest32`]).
-    pub(crate) fn first_mac(&self, parts: &[&[u8]]) -> Option<Sig> {
-        self.keys.first().map(|k| k.mac.compute(parts))
+    /// The MAC of `parts` under the key at `index` (see [`Match::index`]).
+    pub(crate) fn mac_with(&self, index: usize, parts: &[&[u8]]) -> Option<Sig> {
+        self.keys.get(index).map(|k| k.mac.compute(parts))
     }
 
     /// Computes the MAC of the concatenated `parts` under every active key
@@ -358,16 +358,11 @@ impl KeySet {
             let mac = key.mac.compute(parts);
             for c in candidates.iter() {
                 if mac.ct_eq(c) {
-                    // One more MAC only while a rotation is under way.
-                    let first = match index {
-                        0 => mac,
-                        _ => self.first_mac(parts).unwrap_or(mac),
-                    };
                     return Ok(Match {
+                        index,
                         label: key.label.as_ref(),
                         retiring: key.retiring,
                         mac,
-                        first,
                     });
                 }
             }

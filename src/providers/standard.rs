@@ -300,7 +300,11 @@ fn verify_v1(
     if defer {
         v.set_event_type_in_body(&["type"]);
     } else {
-        let [ty] = json::fields(body, &[&["type"]]);
+        // Not claimed: a type named twice is left unknown, as when it is
+        // read later (`Verified::event_type`).
+        let ty = json::unique_fields(body, &[&["type"]])
+            .ok()
+            .and_then(|[ty]| ty);
         v.set_event(None, ty.map(|ty| (ty, true)));
     }
     Ok(v)
