@@ -318,3 +318,20 @@ async fn a_stored_delivery_is_verified_with_its_tenants_secret() {
         ))
     ));
 }
+
+#[tokio::test]
+async fn a_delivery_replayed_under_another_tenant_sharing_its_secret_is_a_duplicate() {
+    // One app secret for every shop (Shopify, a GitHub App): the tenant
+    // named by the request does not make a captured delivery new.
+    let store = Store::with(&[("acme", "app-secret"), ("globex", "app-secret")]);
+    let addr = app_with(store.tenants(TenantFrom::path_segment(1))).await;
+    let a = send_post(addr, "/hooks/acme", signed("app-secret", "d-1"), BODY).await;
+    assert_eq!((a.status, a.text()), (http::StatusCode::OK, "acme"));
+    let replay = send_post(addr, "/hooks/globex", signed("app-secret", "d-2"), BODY).await;
+    assert_eq!(replay.status, http::StatusCode::OK);
+    assert!(
+        replay.headers.get("webhook-duplicate").is_some(),
+        "handled again as globex's: {}",
+        replay.text()
+    );
+}

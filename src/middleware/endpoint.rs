@@ -778,22 +778,22 @@ impl Claims {
 /// a captured delivery replayed under a fresh id or type finds its own key
 /// (a duplicate), and can never claim the id of a genuine delivery.
 fn key(endpoint: &str, v: &Verified) -> Option<EventKey> {
-    // Tenants sharing a route share no ids: their senders number events
-    // independently. The tenant id comes length-prefixed, so that no
-    // (tenant, id) pair can spell another's key.
-    let scoped;
-    let endpoint = match v.tenant() {
-        Some(t) => {
-            scoped = format!("{endpoint}#{}#{t}", t.len());
-            scoped.as_str()
-        }
-        None => endpoint,
-    };
     let provider = v.provider();
     Some(match v.dedup_key()? {
-        DedupKey::SignedId(id) => EventKey::new(endpoint, provider, &bounded(id)),
-        // Digests live in their own namespace (`provider/sig`), which no id
-        // can reach.
+        // Tenants sharing a route share no ids: their senders number events
+        // independently. The tenant id comes length-prefixed, so that no
+        // (tenant, id) pair can spell another's key.
+        DedupKey::SignedId(id) => match v.tenant() {
+            Some(t) => {
+                let scoped = format!("{endpoint}#{}#{t}", t.len());
+                EventKey::new(&scoped, provider, &bounded(id))
+            }
+            None => EventKey::new(endpoint, provider, &bounded(id)),
+        },
+        // A signature is one delivery whatever tenant the request names (a
+        // tenant id may come from an unsigned header, and tenants may share
+        // a secret): not scoped. Digests live in their own namespace
+        // (`provider/sig`), which no id can reach.
         DedupKey::Digest(d) => {
             let hex = hex::encode(d.get(..16).unwrap_or_default());
             EventKey::new(endpoint, &format!("{provider}/sig"), &hex)
