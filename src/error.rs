@@ -1,6 +1,10 @@
 //! [`ConfigError`] (building) and [`WebhookError`] (per request).
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use http::StatusCode;
 
@@ -218,6 +222,91 @@ impl WebhookError {
         }
         res.extensions_mut().insert(self.clone());
         res
+    }
+}
+
+/// How the layer answers a refusal: [`Rejections::json`] (the default),
+/// [`Rejections::problem_json`] (RFC 9457), or a function of your own
+/// ([`Rejections::custom`]). Set it with
+/// [`WebhookLayerBuilder::rejections`](crate::middleware::WebhookLayerBuilder::rejections).
+///
+/// The detail of a refusal (which header, which check) stays in the logs:
+/// a response says only its class, so that it is no oracle for an
+/// attacker. A custom function gets the [`WebhookError`] and should keep
+/// to that; its response should keep the status and `Retry-After`.
+///
+/// ```
+/// use tower_webhook::{WebhookError, error::Rejections};
+///
+/// let problem = Rejections::problem_json().respond(&WebhookError::PayloadTooLarge);
+/// assert_eq!(problem.status(), 413);
+/// assert_eq!(problem.headers()["content-type"], "application/problem+json");
+/// let body: serde_json::Value = serde_json::from_slice(problem.body())?;
+/// assert_eq!(body["type"], "urn:tower-webhook:payload_too_large");
+///
+/// let plain = Rejections::custom(|e: &WebhookError| {
+///     let mut res = http::Response::new(bytes::Bytes::from(e.code()));
+///     *res.status_mut() = e.status();
+///     res
+/// });
+/// assert_eq!(plain.respond(&WebhookError::PayloadTooLarge).body(), "payload_too_large");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Rejections(Arc<RespondFn>);
+
+type RespondFn = dyn Fn(&WebhookError) -> http::Response<Bytes> + Send + Sync;
+
+impl Rejections {
+    /// `{"error":"<code>"}` with the status and `Retry-After`:
+    /// [`WebhookError::to_response`].
+    pub fn json() -> Self {
+        Self(Arc::new(|e: &WebhookError| e.to_response()))
+    }
+
+    /// RFC 9457 `application/problem+json`: `type`
+    /// (`urn:tower-webhook:<code>`), `title` (the code), `status`, with
+    /// `Retry-After` where it applies.
+    pub fn problem_json() -> Self {
+        Self(Arc::new(|e: &WebhookError| {
+            let body = serde_json::json!({
+                "type": format!("urn:tower-webhook:{}", e.code()),
+                "title": e.code(),
+                "status": e.status().as_u16(),
+            });
+            let mut res: http::Response<Bytes> = e.to_response();
+            *res.body_mut() = Bytes::from(body.to_string());
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/problem+json"),
+            );
+            res
+        }))
+    }
+
+    /// A response of your own for each refusal.
+    pub fn custom<F>(respond: F) -> Self
+    where
+        F: Fn(&WebhookError) -> http::Response<Bytes> + Send + Sync + 'static,
+    {
+        Self(Arc::new(respond))
+    }
+
+    /// The response to `e`.
+    pub fn respond(&self, e: &WebhookError) -> http::Response<Bytes> {
+        (self.0)(e)
+    }
+}
+
+impl Default for Rejections {
+    fn default() -> Self {
+        Self::json()
+    }
+}
+
+impl fmt::Debug for Rejections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Rejections(..)")
     }
 }
 

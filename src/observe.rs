@@ -60,10 +60,8 @@ use std::time::{Duration, SystemTime};
 pub(crate) use quanta::Instant;
 
 /// Now, by the clock every timing reads ([`Instant`]'s): quanta's clock,
-/// held here, so that a read is the counter and its scaling.
-/// `Instant::now` (and `elapsed`) first look in a thread-local for a
-/// mocked clock, which this crate never sets: that look was 40 of the 65
-/// instructions of each read (callgrind, pipeline bench: 25 are left).
+/// held here (`Instant::now` would first look in a thread-local for a
+/// mocked clock, which this crate never sets).
 pub(crate) fn now() -> Instant {
     static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
     CLOCK.get_or_init(quanta::Clock::new).now()
@@ -380,8 +378,7 @@ impl fmt::Display for Reason {
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     start: Option<Instant>,
-    // Nanoseconds, 0 when not measured: one word (a report lives in every
-    // delivery's future, which is kept under 1 KiB).
+    // Nanoseconds, 0 when not measured.
     verify_nanos: u64,
     audit: Option<Box<Draft>>,
     outcome: Option<(Outcome, Reason)>,

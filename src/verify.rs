@@ -179,9 +179,7 @@ pub(crate) struct KeyTag {
     pub(crate) retiring: bool,
 }
 
-/// The event type: unknown, known, or a body field still to be read. One
-/// field rather than two (a type, and a field to read it from): this lives
-/// in every delivery's future, which is kept under 1 KiB.
+/// The event type: unknown, known, or a body field still to be read.
 #[derive(Clone, PartialEq, Eq)]
 enum EventType {
     Unknown,

@@ -1,19 +1,33 @@
-//! [`Endpoint`]: the path of one delivery, without any framework.
+//! The path of one delivery, in the order it is taken: [`Endpoint`].
 //!
-//! The tower [`WebhookService`](super::WebhookService) and the actix-web
-//! adapter are thin wrappers around it; a server of your own can be one too.
+//! 1. The checks of the request head (`Endpoint::pre_check`): the
+//!    pre-authentication rate limit, GET handshakes, the method, the media
+//!    type and a declared length, all without reading the body.
+//! 2. [`Endpoint::admit`]: secrets that depend on the request (a tenant's),
+//!    the body under its limit and read timeout, the signature, signed
+//!    handshakes, the post-authentication rate limit and the idempotency
+//!    claim. Its result is a response to send, or a verified, claimed
+//!    delivery with its [`Ticket`].
+//! 3. The handler runs (the Tower service's inner service, the fast-ack
+//!    pool, an actix handler, yours), then [`Ticket::finish`] completes the
+//!    claim on success or releases it, so that the provider's retry is
+//!    handled.
+//!
+//! The Tower [`WebhookService`](super::WebhookService) and the actix-web
+//! adapter are thin wrappers around these steps; a server of your own can
+//! be one too.
 
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tokio::time::timeout;
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
-use super::deadline::within;
 use super::layer::{Config, StorePolicy};
 use crate::error::WebhookError;
 use crate::handshake::Answer;
@@ -86,44 +100,6 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for Endpoint<V, St> {
     }
 }
 
-/// What [`Endpoint::pre_check`] let through, for the rest of the path.
-#[derive(Debug)]
-pub(crate) struct Early {
-    tallies: Tallies,
-    report: Report,
-}
-
-/// What [`Endpoint::admit_checked`] decided: [`Admission`], with the
-/// admitted delivery in the shape its caller builds from the head, the body
-/// and what verification proved (the Tower service rebuilds the request
-/// there, with `Verified` in its extensions; `admit` keeps the three). Built
-/// where they are, they are not moved through one more 700-byte value.
-pub(crate) enum Decision<O, V: Verifier, St: IdempotencyStore> {
-    Respond(Response<Bytes>),
-    Admit(O, Ticket<V, St>),
-}
-
-/// What lives through the whole admission, in one place (see
-/// [`Endpoint::admit_checked`]).
-struct Held<V, St> {
-    endpoint: Endpoint<V, St>,
-    parts: http::request::Parts,
-    tallies: Tallies,
-    report: Report,
-}
-
-/// The current span if it is a delivery's `webhook` span (see
-/// [`Endpoint::span`]), for recording its fields. Where a subscriber filters
-/// the `webhook` span out, the current span is the caller's own (an HTTP
-/// request span, say): nothing is recorded on it.
-fn delivery_span() -> Option<Span> {
-    let span = Span::current();
-    let ours = span
-        .metadata()
-        .is_some_and(|m| m.name() == "webhook" && m.target() == module_path!());
-    ours.then_some(span)
-}
-
 /// What [`Endpoint::admit`] decided.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // the common case is the large one
@@ -150,197 +126,29 @@ pub struct Admitted<V: Verifier, St: IdempotencyStore> {
     pub ticket: Ticket<V, St>,
 }
 
-/// The idempotency claim of an admitted delivery. [`finish`](Self::finish)
-/// it with whether the handler succeeded: success completes the claim (a
-/// retry is then a duplicate), failure releases it (the retry is handled).
-/// Dropped unfinished (a handler panic, a client gone), it is released from
-/// a tokio task.
-#[must_use = "finish the ticket, or the claim is released when dropped"]
-pub struct Ticket<V: Verifier, St: IdempotencyStore> {
-    guard: ClaimGuard<V, St>,
+/// What the head's checks ([`Endpoint::pre_check`]) passed on to the rest
+/// of the path: the rate-limit tallies (for the response's headers) and the
+/// delivery's report (for metrics and the audit hook).
+#[derive(Debug)]
+pub(crate) struct Checked {
     tallies: Tallies,
-    span: Span,
-    // Taken when the outcome is reported; still here on drop: the handler
-    // never answered.
-    report: Option<Report>,
-}
-
-impl<V: Verifier, St: IdempotencyStore> fmt::Debug for Ticket<V, St> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ticket")
-            .field("claims", &self.guard.claims.count())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
-    /// The `RateLimit-Policy` / `RateLimit` fields for the handler's
-    /// response, when [`rate_limit_headers`](super::WebhookLayerBuilder::rate_limit_headers)
-    /// is on (else empty).
-    pub fn headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        self.guard.config.rate.write_headers(&self.tallies, &mut h);
-        h
-    }
-
-    /// The delivery's `webhook` span (provider, endpoint, event id,
-    /// outcome): run the handler in it to have its log lines carry them.
-    pub fn span(&self) -> &Span {
-        &self.span
-    }
-
-    /// Gives the ticket the delivery's span, which the caller of
-    /// [`Endpoint::admit_checked`] holds.
-    pub(crate) fn set_span(&mut self, span: Span) {
-        self.span = span;
-    }
-
-    /// Completes the claim when `success` (the handler answered 2xx), else
-    /// releases it so that the provider's retry is handled.
-    pub async fn finish(self, success: bool) {
-        if success {
-            self.complete(None).await;
-        } else {
-            self.release("handler did not succeed", None).await;
-        }
-    }
-
-    /// Completes the claim; the handler answered `status`.
-    pub(crate) async fn complete(mut self, status: Option<u16>) {
-        let span = self.span.clone();
-        self.complete_in_span(status).instrument(span).await;
-    }
-
-    /// [`complete`](Self::complete), from a future that already runs in
-    /// the delivery's span (the Tower service's).
-    pub(crate) async fn complete_in_span(&mut self, status: Option<u16>) {
-        self.guard.complete().await;
-        self.report_outcome(Outcome::Accepted, "handled", status);
-    }
-
-    /// Releases the claim: the handler failed (answered `status`).
-    pub(crate) async fn release(mut self, reason: &'static str, status: Option<u16>) {
-        let span = self.span.clone();
-        self.release_in_span(reason, status).instrument(span).await;
-    }
-
-    /// [`release`](Self::release), from a future that already runs in the
-    /// delivery's span.
-    pub(crate) async fn release_in_span(&mut self, reason: &'static str, status: Option<u16>) {
-        self.guard.release().await;
-        self.report_outcome(Outcome::HandlerError, reason, status);
-    }
-
-    /// Releases the claim without calling the handler: the delivery is
-    /// refused with `e` (fast-ack queue full).
-    pub(crate) async fn refuse(mut self, e: &WebhookError) -> Response<Bytes> {
-        let span = self.span.clone();
-        async move {
-            self.guard.release().await;
-            let mut report = self.report.take().unwrap_or_default();
-            let mut res = reject(e, &mut report);
-            self.write_headers(res.headers_mut());
-            let config = &self.guard.config;
-            report.finish(
-                &config.observers,
-                config.verifier.provider(),
-                &config.endpoint,
-                Some(res.status().as_u16()),
-            );
-            res
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// The gauge of deliveries waiting in fast-ack mode, if metrics are on.
-    pub(crate) fn queued_gauge(&self) -> Option<metrics::Gauge> {
-        let config = &self.guard.config;
-        config
-            .observers
-            .handles(config.verifier.provider(), &config.endpoint)
-            .map(|h| h.queued.clone())
-    }
-
-    fn report_outcome(&mut self, outcome: Outcome, reason: &'static str, status: Option<u16>) {
-        let Some(mut report) = self.report.take() else {
-            return;
-        };
-        // The ticket holds the delivery's span: no need to look for it.
-        record_in(Some(&self.span), &mut report, outcome, reason);
-        let config = &self.guard.config;
-        report.finish(
-            &config.observers,
-            config.verifier.provider(),
-            &config.endpoint,
-            status,
-        );
-    }
-
-    pub(crate) fn write_headers(&self, headers: &mut HeaderMap) {
-        self.guard.config.rate.write_headers(&self.tallies, headers);
-    }
-}
-
-impl<V: Verifier, St: IdempotencyStore> Drop for Ticket<V, St> {
-    fn drop(&mut self) {
-        if self.report.is_some() {
-            let _entered = self.span.clone().entered();
-            self.report_outcome(Outcome::HandlerError, "handler never answered", None);
-        }
-    }
+    report: Report,
 }
 
 impl<V, St> Endpoint<V, St> {
     pub(crate) fn new(config: Arc<Config<V, St>>) -> Self {
         Self { config }
     }
-}
 
-impl<V, St> Endpoint<V, St> {
     pub(crate) fn config(&self) -> &Config<V, St> {
         &self.config
     }
 }
 
 impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
-    /// The span a delivery is logged in (`webhook`, with the provider, the
-    /// endpoint, and later the event id and the outcome).
-    ///
-    /// A span nothing can observe is [`Span::none`]: one no subscriber
-    /// takes, when no `log` logger takes INFO lines either (through its
-    /// `log` feature, tracing prints a disabled span's lines to the `log`
-    /// crate's logger, gated by the span's level). A disabled span still
-    /// runs that bridge's checks, and looks its fields up by name, on
-    /// every record, enter, exit and drop; `Span::none` skips them all.
-    pub(crate) fn span(&self) -> Span {
-        let no_logger = log::max_level() < log::LevelFilter::Info;
-        // No subscriber takes INFO: the span would be disabled. Not built at
-        // all then (its fields, and the bridge's record of them, cost more
-        // than the rest of this check).
-        if no_logger && tracing::level_filters::LevelFilter::current() < tracing::Level::INFO {
-            return Span::none();
-        }
-        let span = tracing::info_span!(
-            "webhook",
-            provider = self.config.verifier.provider(),
-            endpoint = %self.config.endpoint,
-            event_id = Empty,
-            outcome = Empty,
-            reason = Empty,
-        );
-        if span.is_disabled() && no_logger {
-            Span::none()
-        } else {
-            span
-        }
-    }
-
     /// Runs every step before the handler, in the order of the
-    /// [module docs](crate::middleware): pre-authentication rate limit,
-    /// GET handshakes, method, media type, body (limit, read timeout),
-    /// signature, signed handshakes, post-authentication rate limit, and the
-    /// idempotency claim. Never fails: a refusal is a response.
+    /// [module docs](crate::middleware), in the delivery's span. Never
+    /// fails: a refusal is a response.
     ///
     /// The body is read here (up to the layer's body limit: a larger
     /// `Content-Length` is refused before reading, a longer body while it
@@ -351,56 +159,70 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         B::Error: Into<BoxError>,
     {
         let span = self.span();
-        self.admit_in(req, span.clone()).instrument(span).await
-    }
-
-    /// [`admit`](Self::admit) inside `span`, already entered.
-    pub(crate) async fn admit_in<B>(&self, req: Request<B>, span: Span) -> Admission<V, St>
-    where
-        B: Body,
-        B::Error: Into<BoxError>,
-    {
-        let early = match self.pre_check(&req) {
-            Ok(early) => early,
+        #[allow(clippy::result_large_err)] // see `pre_check`
+        let checked = match span.in_scope(|| self.pre_check(&req)) {
+            Ok(checked) => checked,
             Err(res) => return Admission::Respond(res),
         };
-        let keep = |parts, body, verified| (parts, body, verified);
-        match self.clone().admit_checked(req, early, keep).await {
-            Decision::Admit((parts, body, verified), mut ticket) => {
-                ticket.set_span(span);
-                Admission::Admitted(Admitted {
-                    parts,
-                    body,
-                    verified,
-                    ticket,
-                })
+        self.admit_checked(req, checked, span.clone())
+            .instrument(span)
+            .await
+    }
+
+    /// The span a delivery is logged in (`webhook`, with the provider, the
+    /// endpoint, and later the event id and the outcome), at the layer's
+    /// span level. A span nothing can observe (no subscriber takes it, and
+    /// no `log` logger would print it through tracing's `log` bridge) is
+    /// [`Span::none`], which costs nothing to enter or record on.
+    pub(crate) fn span(&self) -> Span {
+        let level = self.config.span_level;
+        let no_logger = log::max_level() < log_level(level);
+        if no_logger && tracing::level_filters::LevelFilter::current() < level {
+            return Span::none();
+        }
+        let span = match level {
+            tracing::Level::ERROR => {
+                tracing::error_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
             }
-            Decision::Respond(res) => Admission::Respond(res),
+            tracing::Level::WARN => {
+                tracing::warn_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
+            }
+            tracing::Level::INFO => {
+                tracing::info_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
+            }
+            tracing::Level::DEBUG => {
+                tracing::debug_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
+            }
+            tracing::Level::TRACE => {
+                tracing::trace_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
+            }
+        };
+        if span.is_disabled() && no_logger {
+            Span::none()
+        } else {
+            span
         }
     }
 
-    /// The steps that need no `.await`, run before any future is built:
-    /// the pre-authentication limit, GET handshakes, the method, the media
-    /// type and a declared `Content-Length` over the limit. A flood over
-    /// its limit, or a request that is wrong at its head, is refused here
-    /// at the cost of a few lookups (the Tower service answers it without
-    /// boxing the delivery's future). Runs in the delivery's span.
-    // Boxing the refusal would add an allocation to the path this exists to
-    // make cheap; `Early` is as large.
+    /// Steps 1 and 2 of the path, from the request head alone: the
+    /// pre-authentication limit (first of all: a flood costs no body read
+    /// and no hashing), GET handshakes (they carry no signature), the
+    /// method, the media type and a declared `Content-Length` over the
+    /// limit. Runs in the delivery's span.
+    // A refusal is as large as what passes; boxing it would cost the
+    // allocation this step exists to avoid.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn pre_check<B>(&self, req: &Request<B>) -> Result<Early, Response<Bytes>> {
+    pub(crate) fn pre_check<B>(&self, req: &Request<B>) -> Result<Checked, Response<Bytes>> {
         let config = &self.config;
         let peer = peer_addr(req.extensions());
         let mut report = Report::start(&config.observers, || {
             peer.map(|p| config.proxies.client_ip(p.ip(), req.headers()))
         });
-        // The pre-authentication limit comes first of all: a flood costs no
-        // body read and no hashing.
         let mut tallies = Tallies::default();
         let refusal = match config.rate.check_pre(req.headers(), peer, &mut tallies) {
-            Err(e) => reject(&e, &mut report),
+            Err(e) => self.reject(&e, &mut report),
             Ok(()) => match self.check_head(req, &mut report) {
-                Ok(()) => return Ok(Early { tallies, report }),
+                Ok(()) => return Ok(Checked { tallies, report }),
                 Err(res) => res,
             },
         };
@@ -410,20 +232,17 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         Err(res)
     }
 
-    /// GET handshakes (answered before anything but the pre-authentication
-    /// limit: they carry no signature), then the method, the media type and
-    /// the declared length.
-    #[allow(clippy::result_large_err)] // as `pre_check`, whose part it is
+    #[allow(clippy::result_large_err)] // see `pre_check`
     fn check_head<B>(&self, req: &Request<B>, report: &mut Report) -> Result<(), Response<Bytes>> {
         let config = &self.config;
         if let Some(h) = &config.handshake {
             match h.before_verify(req.method(), req.uri(), config.clock.now()) {
                 Answer::Pass => {}
                 Answer::Respond(res) => {
-                    record(report, Outcome::Handshake, "challenge answered");
+                    record(report, Outcome::Handshake, "challenge answered", None);
                     return Err(res);
                 }
-                Answer::Refuse(e) => return Err(reject(&e, report)),
+                Answer::Refuse(e) => return Err(self.reject(&e, report)),
             }
         }
         let head = || {
@@ -441,154 +260,184 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
             }
             Ok(())
         };
-        head().map_err(|e| reject(&e, report))
+        head().map_err(|e| self.reject(&e, report))
     }
 
-    /// Everything after [`pre_check`](Self::pre_check): secrets that depend
-    /// on the request, the body, the signature, signed handshakes, the
-    /// post-authentication limit and the claim.
-    ///
-    /// One future with its awaits on small futures (no nested steps), and
-    /// what lives through all of it (the endpoint, the head, the tallies,
-    /// the report) held once, in [`Held`], and used in place: moved into
-    /// locals, an async block keeps both copies, as it keeps its arguments.
-    /// The delivery's future stays under 1 KiB (see the test in
-    /// `service.rs`), so that glibc serves its box from the thread cache;
-    /// at 1.5 KiB each delivery's box went through `malloc_consolidate`
-    /// (6 % of a delivery in the pipeline bench's profile).
-    ///
-    /// Owns its endpoint (an `Arc`), so that the Tower service's future
-    /// holds this one directly.
-    ///
-    /// Runs in the delivery's span (both callers enter it), where it
-    /// records the event id; it keeps no handle of its own (40 bytes): the
-    /// caller, which holds the span, gives it to the ticket
-    /// ([`Ticket::set_span`]).
-    pub(crate) fn admit_checked<B, O, M>(
-        self,
+    /// Steps 3 to 7 of the path, after [`pre_check`](Self::pre_check), in
+    /// the delivery's span (`span`, which the ticket keeps).
+    pub(crate) async fn admit_checked<B>(
+        &self,
         req: Request<B>,
-        early: Early,
-        make: M,
-    ) -> impl Future<Output = Decision<O, V, St>> + use<V, St, B, O, M>
+        checked: Checked,
+        span: Span,
+    ) -> Admission<V, St>
     where
         B: Body,
         B::Error: Into<BoxError>,
-        M: FnOnce(http::request::Parts, Bytes, Verified) -> O,
     {
-        let (parts, body) = req.into_parts();
-        let Early { tallies, report } = early;
-        let mut held = Held {
-            endpoint: self,
-            parts,
-            tallies,
-            report,
-        };
-        async move {
-            let config = &held.endpoint.config;
-            // A refusal or acknowledgement: rate-limit headers, the outcome
-            // to the observers, and no handler.
-            macro_rules! refuse {
-                ($res:expr) => {{
-                    let mut res = $res;
-                    held.endpoint.respond(&mut res, &held.tallies, held.report);
-                    return Decision::Respond(res);
-                }};
-            }
-            macro_rules! reject {
-                ($e:expr) => {{
-                    let e: WebhookError = $e;
-                    refuse!(reject(&e, &mut held.report))
-                }};
-            }
-            // A refusal that leaves (some of) the body unread: the
-            // connection cannot serve another request, and says so.
-            macro_rules! reject_unread {
-                ($e:expr) => {{
-                    let e: WebhookError = $e;
-                    let mut res = reject(&e, &mut held.report);
-                    close_if_body_unread(&mut res, &held.parts.headers);
-                    refuse!(res)
-                }};
-            }
-
-            // Secrets that depend on the request (a tenant's) are loaded
-            // before the body is read: an unknown tenant costs no body read.
-            let prepared = match config.verifier.prepare(&held.parts) {
-                Some(prepare) => Some(prepare.await),
-                None => None,
-            };
-            match prepared {
-                Some(Ok(extensions)) => held.parts.extensions.extend(extensions),
-                Some(Err(e)) => reject_unread!(e.into()),
-                None => {}
-            }
-            let body = match within(config.read_timeout, read_body(body, config.body_limit)).await {
-                Ok(Ok(bytes)) => bytes,
-                Err(_) => reject_unread!(WebhookError::BodyTimeout),
-                Ok(Err(e)) if e.is::<LengthLimitError>() => {
-                    reject_unread!(WebhookError::PayloadTooLarge)
-                }
-                Ok(Err(_)) => reject_unread!(WebhookError::BodyRead),
-            };
-            let verified = match verify(config, &held.parts, &body, &mut held.report) {
-                Ok(verified) => verified,
-                Err(e) => reject!(e),
-            };
-            held.report.verified(&verified);
-            // Signed handshakes: after verification, before the claim.
-            if let Some(h) = &config.handshake {
-                match h.after_verify(&held.parts, &body, config.clock.now()) {
-                    Answer::Pass => {}
-                    Answer::Respond(res) => {
-                        record(&mut held.report, Outcome::Handshake, "challenge answered");
-                        refuse!(res);
-                    }
-                    Answer::Refuse(e) => reject!(e),
-                }
-            }
-            if let (Some(id), Some(span)) = (verified.event_id(), delivery_span()) {
-                span.record("event_id", id);
-            }
-            // Only verified deliveries count, and before the claim: a
-            // refused delivery leaves no trace in the store.
-            if let Err(e) = config
-                .rate
-                .check_post(&verified, &held.parts, &mut held.tallies)
-            {
-                reject!(e);
-            }
-
-            // The guard exists before the first claim: if this future is
-            // dropped between two claims (client gone), what was claimed is
-            // still released.
-            let mut guard = ClaimGuard {
-                config: Arc::clone(config),
-                claims: Claims::default(),
-            };
-            if let Err(refusal) = claim(&guard.config, &verified, &mut guard.claims).await {
-                guard.release().await;
-                match refusal {
-                    Refusal::Duplicate => {
-                        record(&mut held.report, Outcome::Duplicate, "already handled");
-                        let mut res = Response::new(Bytes::new());
-                        res.headers_mut()
-                            .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
-                        refuse!(res);
-                    }
-                    Refusal::Error(e) => reject!(e),
-                }
-            }
-            Decision::Admit(
-                make(held.parts, body, verified),
-                Ticket {
-                    guard,
-                    tallies: held.tallies,
-                    // Given by the caller (`set_span`).
-                    span: Span::none(),
-                    report: Some(held.report),
-                },
-            )
+        let config = &self.config;
+        let (mut parts, body) = req.into_parts();
+        let Checked {
+            mut tallies,
+            mut report,
+        } = checked;
+        // Every refusal below: the rate-limit headers, the outcome to the
+        // observers, and no handler. One that leaves (some of) the body
+        // unread also says the connection closes.
+        macro_rules! refuse {
+            ($res:expr) => {{
+                let mut res = $res;
+                self.respond(&mut res, &tallies, report);
+                return Admission::Respond(res);
+            }};
         }
+        macro_rules! reject {
+            ($e:expr) => {{
+                let e: WebhookError = $e;
+                refuse!(self.reject(&e, &mut report))
+            }};
+        }
+        macro_rules! reject_unread {
+            ($e:expr) => {{
+                let e: WebhookError = $e;
+                let mut res = self.reject(&e, &mut report);
+                close_if_body_unread(&mut res, &parts.headers);
+                refuse!(res)
+            }};
+        }
+
+        // Secrets that depend on the request (a tenant's) are loaded
+        // before the body is read: an unknown tenant costs no body read.
+        let prepared = match config.verifier.prepare(&parts) {
+            Some(prepare) => Some(prepare.await),
+            None => None,
+        };
+        match prepared {
+            Some(Ok(extensions)) => parts.extensions.extend(extensions),
+            Some(Err(e)) => reject_unread!(e.into()),
+            None => {}
+        }
+        let body = match timeout(config.read_timeout, read_body(body, config.body_limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Err(_) => reject_unread!(WebhookError::BodyTimeout),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => {
+                reject_unread!(WebhookError::PayloadTooLarge)
+            }
+            Ok(Err(_)) => reject_unread!(WebhookError::BodyRead),
+        };
+        let verified = match verify(config, &parts, &body, &mut report) {
+            Ok(verified) => verified,
+            Err(e) => reject!(e),
+        };
+        report.verified(&verified);
+        // Signed handshakes: after verification, before the claim.
+        if let Some(h) = &config.handshake {
+            match h.after_verify(&parts, &body, config.clock.now()) {
+                Answer::Pass => {}
+                Answer::Respond(res) => {
+                    record(
+                        &mut report,
+                        Outcome::Handshake,
+                        "challenge answered",
+                        Some(&span),
+                    );
+                    refuse!(res);
+                }
+                Answer::Refuse(e) => reject!(e),
+            }
+        }
+        if let Some(id) = verified.event_id() {
+            span.record("event_id", id);
+        }
+        // Only verified deliveries count, and before the claim: a refused
+        // delivery leaves no trace in the store.
+        if let Err(e) = config.rate.check_post(&verified, &parts, &mut tallies) {
+            reject!(e);
+        }
+        let claim = match self.claim(&verified).await {
+            Ok(claim) => claim,
+            Err(Refusal::Duplicate) => {
+                record(
+                    &mut report,
+                    Outcome::Duplicate,
+                    "already handled",
+                    Some(&span),
+                );
+                let mut res = Response::new(Bytes::new());
+                res.headers_mut()
+                    .insert(DUPLICATE_HEADER, HeaderValue::from_static("true"));
+                refuse!(res);
+            }
+            Err(Refusal::Error(e)) => reject!(e),
+        };
+        Admission::Admitted(Admitted {
+            parts,
+            body,
+            verified,
+            ticket: Ticket {
+                config: Arc::clone(config),
+                claim,
+                tallies,
+                span,
+                report: Some(report),
+            },
+        })
+    }
+
+    /// Claims the delivery's key ([`Verified::dedup_key`]): `None` when
+    /// there is nothing to claim (de-duplication off, a scheme that signs
+    /// nothing unique, or a store down under [`StorePolicy::FailOpen`]).
+    async fn claim(&self, verified: &Verified) -> Result<Option<(EventKey, ClaimToken)>, Refusal> {
+        let config = &self.config;
+        if !config.dedup {
+            return Ok(None);
+        }
+        let Some(key) = key(&config.endpoint, verified) else {
+            return Ok(None);
+        };
+        let failure = |what: &dyn fmt::Display| {
+            tracing::error!(error = %what, "idempotency store failed");
+            match config.store_policy {
+                StorePolicy::FailClosed => Err(Refusal::Error(WebhookError::StoreUnavailable {
+                    retry_after: config.store_timeout.max(std::time::Duration::from_secs(1)),
+                })),
+                StorePolicy::FailOpen => {
+                    tracing::warn!("store unavailable: handling without a claim (fail open)");
+                    Ok(None)
+                }
+            }
+        };
+        match timeout(config.store_timeout, config.store.claim(&key, config.lease)).await {
+            Ok(Ok(Claim::Fresh(token))) => Ok(Some((key, token))),
+            Ok(Ok(Claim::Done)) => Err(Refusal::Duplicate),
+            Ok(Ok(Claim::InFlight { retry_after })) => {
+                Err(Refusal::Error(WebhookError::InFlight { retry_after }))
+            }
+            Ok(Err(e)) => failure(&e),
+            Err(_) => failure(&"no answer within the store timeout"),
+        }
+    }
+
+    /// A refusal: its outcome in the report, a log line on the
+    /// `tower_webhook::rejection` target (at debug: a flood of refusals must
+    /// not become a flood of log lines; enable the target to see them), the
+    /// reason on the delivery's span, and the response, shaped by the
+    /// layer's rejection hook.
+    fn reject(&self, e: &WebhookError, report: &mut Report) -> Response<Bytes> {
+        report.set_outcome(Outcome::from(e), Reason::Error(e.clone()));
+        tracing::debug!(
+            target: "tower_webhook::rejection",
+            provider = self.config.verifier.provider(),
+            status = e.status().as_u16(),
+            reason = %e,
+            "webhook rejected"
+        );
+        let span = Span::current();
+        if is_delivery_span(&span) {
+            span.record("outcome", e.code());
+            span.record("reason", tracing::field::display(e));
+        }
+        self.config.rejections.respond(e)
     }
 
     /// A refusal or acknowledgement is final: rate-limit headers, and the
@@ -605,6 +454,229 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
     }
 }
 
+/// The `log` crate's level for a tracing level.
+fn log_level(level: tracing::Level) -> log::LevelFilter {
+    match level {
+        tracing::Level::ERROR => log::LevelFilter::Error,
+        tracing::Level::WARN => log::LevelFilter::Warn,
+        tracing::Level::INFO => log::LevelFilter::Info,
+        tracing::Level::DEBUG => log::LevelFilter::Debug,
+        tracing::Level::TRACE => log::LevelFilter::Trace,
+    }
+}
+
+/// Whether `span` is a delivery's `webhook` span. Where a subscriber
+/// filters that span out, the current span is the caller's own (an HTTP
+/// request span, say): nothing of ours is recorded on it.
+fn is_delivery_span(span: &Span) -> bool {
+    span.metadata()
+        .is_some_and(|m| m.name() == "webhook" && m.target() == module_path!())
+}
+
+enum Refusal {
+    Duplicate,
+    Error(WebhookError),
+}
+
+/// How the handler did, for [`Ticket`]: its status where it answered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Handled {
+    /// It answered with this status (2xx: success).
+    Status(StatusCode),
+    /// It succeeded or failed without an HTTP status (an actix handler's
+    /// answer, a server of your own: [`Ticket::finish`]).
+    Success(bool),
+    /// It returned an error instead of a response.
+    Error,
+}
+
+/// The idempotency claim of an admitted delivery. [`finish`](Self::finish)
+/// it with whether the handler succeeded: success completes the claim (a
+/// retry is then a duplicate), failure releases it (the retry is handled).
+/// Dropped unfinished (a handler panic, a client gone), it is released from
+/// a tokio task.
+#[must_use = "finish the ticket, or the claim is released when dropped"]
+pub struct Ticket<V: Verifier, St: IdempotencyStore> {
+    config: Arc<Config<V, St>>,
+    claim: Option<(EventKey, ClaimToken)>,
+    tallies: Tallies,
+    span: Span,
+    // Taken when the outcome is reported; still here on drop: the handler
+    // never answered.
+    report: Option<Report>,
+}
+
+impl<V: Verifier, St: IdempotencyStore> fmt::Debug for Ticket<V, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("claimed", &self.claim.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
+    /// The `RateLimit-Policy` / `RateLimit` fields for the handler's
+    /// response, when [`rate_limit_headers`](super::WebhookLayerBuilder::rate_limit_headers)
+    /// is on (else empty).
+    pub fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        self.write_headers(&mut h);
+        h
+    }
+
+    /// The delivery's `webhook` span (provider, endpoint, event id,
+    /// outcome): run the handler in it to have its log lines carry them.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Completes the claim when `success` (the handler answered 2xx), else
+    /// releases it so that the provider's retry is handled.
+    pub async fn finish(self, success: bool) {
+        self.settle(Handled::Success(success)).await;
+    }
+
+    /// Completes the claim if the handler succeeded, else releases it; then
+    /// reports the delivery's outcome. In the delivery's span.
+    pub(crate) async fn settle(mut self, handled: Handled) {
+        let span = self.span.clone();
+        async move {
+            let (success, status) = match handled {
+                Handled::Status(s) => (s.is_success(), Some(s.as_u16())),
+                Handled::Success(ok) => (ok, None),
+                Handled::Error => (false, None),
+            };
+            let Some(mut report) = self.report.take() else {
+                return;
+            };
+            if success {
+                self.complete().await;
+                record(&mut report, Outcome::Accepted, "handled", Some(&self.span));
+            } else {
+                let reason = match handled {
+                    Handled::Status(_) => "handler answered non-2xx",
+                    Handled::Success(_) => "handler did not succeed",
+                    Handled::Error => "handler returned an error",
+                };
+                self.release().await;
+                record(&mut report, Outcome::HandlerError, reason, Some(&self.span));
+            }
+            self.report_finish(report, status);
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Releases the claim without calling the handler: the delivery is
+    /// refused with `e` (fast-ack queue full).
+    pub(crate) async fn refuse(mut self, e: &WebhookError) -> Response<Bytes> {
+        let span = self.span.clone();
+        async move {
+            self.release().await;
+            let endpoint = Endpoint::new(Arc::clone(&self.config));
+            let mut report = self.report.take().unwrap_or_default();
+            let mut res = endpoint.reject(e, &mut report);
+            self.write_headers(res.headers_mut());
+            self.report_finish(report, Some(res.status().as_u16()));
+            res
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The gauge of deliveries waiting in fast-ack mode, if metrics are on.
+    pub(crate) fn queued_gauge(&self) -> Option<metrics::Gauge> {
+        let config = &self.config;
+        config
+            .observers
+            .handles(config.verifier.provider(), &config.endpoint)
+            .map(|h| h.queued.clone())
+    }
+
+    pub(crate) fn write_headers(&self, headers: &mut HeaderMap) {
+        self.config.rate.write_headers(&self.tallies, headers);
+    }
+
+    async fn complete(&mut self) {
+        let config = &self.config;
+        let Some((key, token)) = self.claim.take() else {
+            return;
+        };
+        let done = config.store.complete(&key, token, config.ttl);
+        match timeout(config.store_timeout, done).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => tracing::warn!(
+                "claim was lost before completion (lease too short?): a retry may be handled again"
+            ),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not complete claim: a retry may be handled again")
+            }
+            Err(_) => {
+                tracing::error!("completing the claim timed out: a retry may be handled again")
+            }
+        }
+    }
+
+    async fn release(&mut self) {
+        if let Some((key, token)) = self.claim.take() {
+            release(&self.config, &key, token).await;
+        }
+    }
+
+    fn report_finish(&self, report: Report, status: Option<u16>) {
+        let config = &self.config;
+        report.finish(
+            &config.observers,
+            config.verifier.provider(),
+            &config.endpoint,
+            status,
+        );
+    }
+}
+
+impl<V: Verifier, St: IdempotencyStore> Drop for Ticket<V, St> {
+    /// The handler panicked or the request was dropped: the outcome is
+    /// reported, and the claim released on a spawned task so that the
+    /// provider's retry is handled.
+    fn drop(&mut self) {
+        let _entered = self.span.clone().entered();
+        if let Some(mut report) = self.report.take() {
+            record(
+                &mut report,
+                Outcome::HandlerError,
+                "handler never answered",
+                Some(&self.span),
+            );
+            self.report_finish(report, None);
+        }
+        let Some((key, token)) = self.claim.take() else {
+            return;
+        };
+        tracing::warn!("handler panicked or the request was dropped: releasing the claim");
+        let config = Arc::clone(&self.config);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move { release(&config, &key, token).await });
+            }
+            Err(_) => tracing::error!("no runtime to release the claim; it expires with its lease"),
+        }
+    }
+}
+
+async fn release<V, St: IdempotencyStore>(
+    config: &Config<V, St>,
+    key: &EventKey,
+    token: ClaimToken,
+) {
+    match timeout(config.store_timeout, config.store.release(key, token)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "could not release claim; it expires with its lease")
+        }
+        Err(_) => tracing::error!("release timed out; the claim expires with its lease"),
+    }
+}
+
 /// The signature, over the body as read (timed for the metrics when they
 /// are on). The event type, if in the body, is read only when asked for.
 fn verify<V: Verifier, St>(
@@ -618,14 +690,12 @@ fn verify<V: Verifier, St>(
         Some(ReceivedAt(at)) => *at,
         None => config.clock.now(),
     };
-    let mut verified = if report.timed() {
-        let start = crate::observe::now();
-        let verified = config.verifier.verify_deferred(parts, body, now);
+    let start = report.timed().then(crate::observe::now);
+    let verified = config.verifier.verify_deferred(parts, body, now);
+    if let Some(start) = start {
         report.set_verify_time(crate::observe::since(start));
-        verified?
-    } else {
-        config.verifier.verify_deferred(parts, body, now)?
-    };
+    }
+    let mut verified = verified?;
     verified.attach_body(body.clone());
     if verified.key_retiring() {
         tracing::warn!(
@@ -637,40 +707,15 @@ fn verify<V: Verifier, St>(
     Ok(verified)
 }
 
-/// Reads the whole body, up to `limit` bytes. A body that arrives in one
-/// frame (the common case: hyper, axum's `Body` from bytes) is kept as it
-/// is, without a copy or a buffer list; later frames are appended to one
-/// buffer. Trailers are ignored.
+/// Reads the whole body, up to `limit` bytes (http-body-util's `Limited`
+/// and `collect`: a body of one frame is kept as it is, without a copy).
+/// Trailers are ignored.
 pub(crate) async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BoxError>
 where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    use bytes::{Buf, BytesMut};
-    let mut body = std::pin::pin!(Limited::new(body, limit));
-    let mut first: Option<Bytes> = None;
-    let mut more: Option<BytesMut> = None;
-    while let Some(frame) = body.frame().await {
-        let Ok(mut data) = frame?.into_data() else {
-            continue; // trailers
-        };
-        let chunk = data.copy_to_bytes(data.remaining());
-        match (&mut more, &first) {
-            (Some(buf), _) => buf.extend_from_slice(&chunk),
-            (None, None) => first = Some(chunk),
-            (None, Some(head)) => {
-                let mut buf = BytesMut::with_capacity(head.len() + chunk.len());
-                buf.extend_from_slice(head);
-                buf.extend_from_slice(&chunk);
-                first = None;
-                more = Some(buf);
-            }
-        }
-    }
-    Ok(match more {
-        Some(buf) => buf.freeze(),
-        None => first.unwrap_or_default(),
-    })
+    Ok(Limited::new(body, limit).collect().await?.to_bytes())
 }
 
 fn check_media_type(headers: &http::HeaderMap, allowed: &[&str]) -> Result<(), WebhookError> {
@@ -693,29 +738,6 @@ fn check_media_type(headers: &http::HeaderMap, allowed: &[&str]) -> Result<(), W
     }
 }
 
-fn reject(e: &WebhookError, report: &mut Report) -> Response<Bytes> {
-    report.set_outcome(Outcome::from(e), Reason::Error(e.clone()));
-    let level_warn = matches!(
-        e,
-        WebhookError::Verify(_)
-            | WebhookError::StoreUnavailable { .. }
-            | WebhookError::SecretsUnavailable { .. }
-    );
-    if matches!(e, WebhookError::RateLimited { .. }) {
-        // a flood must not become a flood of log lines
-        tracing::debug!(status = e.status().as_u16(), reason = %e, "webhook rejected");
-    } else if level_warn {
-        tracing::warn!(status = e.status().as_u16(), reason = %e, "webhook rejected");
-    } else {
-        tracing::info!(status = e.status().as_u16(), reason = %e, "webhook rejected");
-    }
-    if let Some(span) = delivery_span() {
-        span.record("outcome", e.code());
-        span.record("reason", tracing::field::display(e));
-    }
-    e.to_response()
-}
-
 /// Adds `Connection: close` to a refusal sent before the request's body was
 /// read to its end, when the request has one (a `Content-Length` above 0,
 /// or a `Transfer-Encoding`): the rest of that body would otherwise be read
@@ -733,43 +755,23 @@ fn close_if_body_unread<B>(res: &mut Response<B>, headers: &HeaderMap) {
     }
 }
 
-fn record(report: &mut Report, outcome: Outcome, reason: &'static str) {
-    record_in(delivery_span().as_ref(), report, outcome, reason);
-}
-
-/// [`record`], on the delivery's span `span` (a ticket's, which is ours or
-/// none: `Span::current` and its check are a thread-local lookup and more
-/// on every delivery).
-fn record_in(span: Option<&Span>, report: &mut Report, outcome: Outcome, reason: &'static str) {
+/// Sets the delivery's outcome: in its report, on its span (`span`, else
+/// the current one if it is the delivery's), and in one log line.
+fn record(report: &mut Report, outcome: Outcome, reason: &'static str, span: Option<&Span>) {
     report.set_outcome(outcome, Reason::Static(reason));
-    if let Some(span) = span {
+    let current;
+    let span = match span {
+        Some(span) => span,
+        None => {
+            current = Span::current();
+            &current
+        }
+    };
+    if is_delivery_span(span) {
         span.record("outcome", outcome.as_str());
         span.record("reason", reason);
     }
     tracing::info!(outcome = outcome.as_str(), reason, "webhook delivery");
-}
-
-enum Refusal {
-    Duplicate,
-    Error(WebhookError),
-}
-
-/// The claim a delivery holds, if any. It is emptied once the key was
-/// completed or released, so a future dropped halfway leaves the rest to
-/// the guard.
-#[derive(Default)]
-pub(crate) struct Claims {
-    held: Option<(EventKey, ClaimToken)>,
-}
-
-impl Claims {
-    fn is_empty(&self) -> bool {
-        self.held.is_none()
-    }
-
-    fn count(&self) -> usize {
-        usize::from(self.held.is_some())
-    }
 }
 
 /// The store key of a verified delivery: built from what the signature
@@ -810,118 +812,6 @@ fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     }
     let h = sha2::Sha256::digest(text.as_bytes());
     std::borrow::Cow::Owned(format!("sha256:{}", hex::encode(h)))
-}
-
-async fn claim<V, St: IdempotencyStore>(
-    config: &Config<V, St>,
-    verified: &Verified,
-    claims: &mut Claims,
-) -> Result<(), Refusal> {
-    if !config.dedup {
-        return Ok(());
-    }
-    let Some(key) = key(&config.endpoint, verified) else {
-        return Ok(());
-    };
-    let answer = within(config.store_timeout, config.store.claim(&key, config.lease)).await;
-    let refusal = match answer {
-        Ok(Ok(Claim::Fresh(token))) => {
-            claims.held = Some((key, token));
-            return Ok(());
-        }
-        Ok(Ok(Claim::Done)) => Refusal::Duplicate,
-        Ok(Ok(Claim::InFlight { retry_after })) => {
-            Refusal::Error(WebhookError::InFlight { retry_after })
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "idempotency store failed");
-            match store_failure(config) {
-                Some(e) => Refusal::Error(e),
-                None => return Ok(()),
-            }
-        }
-        Err(_) => {
-            tracing::error!(timeout = ?config.store_timeout, "idempotency store did not answer");
-            match store_failure(config) {
-                Some(e) => Refusal::Error(e),
-                None => return Ok(()),
-            }
-        }
-    };
-    Err(refusal)
-}
-
-fn store_failure<V, St>(config: &Config<V, St>) -> Option<WebhookError> {
-    match config.store_policy {
-        StorePolicy::FailClosed => Some(WebhookError::StoreUnavailable {
-            retry_after: config.store_timeout.max(std::time::Duration::from_secs(1)),
-        }),
-        StorePolicy::FailOpen => {
-            tracing::warn!("store unavailable: handling without a claim (fail open)");
-            None
-        }
-    }
-}
-
-async fn release_all<V, St: IdempotencyStore>(config: &Config<V, St>, claims: &mut Claims) {
-    if let Some((key, token)) = claims.held.as_ref() {
-        match within(config.store_timeout, config.store.release(key, *token)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "could not release claim; it expires with its lease")
-            }
-            Err(_) => tracing::error!("release timed out; the claim expires with its lease"),
-        }
-        claims.held = None;
-    }
-}
-
-struct ClaimGuard<V: Verifier, St: IdempotencyStore> {
-    config: Arc<Config<V, St>>,
-    claims: Claims,
-}
-
-impl<V: Verifier, St: IdempotencyStore> ClaimGuard<V, St> {
-    async fn complete(&mut self) {
-        let config = &self.config;
-        if let Some((key, token)) = self.claims.held.as_ref() {
-            let done = config.store.complete(key, *token, config.ttl);
-            match within(config.store_timeout, done).await {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => tracing::warn!(
-                    "claim was lost before completion (lease too short?): a retry may be handled again"
-                ),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "could not complete claim: a retry may be handled again")
-                }
-                Err(_) => {
-                    tracing::error!("completing the claim timed out: a retry may be handled again")
-                }
-            }
-            self.claims.held = None;
-        }
-    }
-
-    async fn release(&mut self) {
-        release_all(&self.config, &mut self.claims).await;
-    }
-}
-
-impl<V: Verifier, St: IdempotencyStore> Drop for ClaimGuard<V, St> {
-    fn drop(&mut self) {
-        if self.claims.is_empty() {
-            return;
-        }
-        let mut claims = std::mem::take(&mut self.claims);
-        tracing::warn!("handler panicked or the request was dropped: releasing the claim");
-        let config = Arc::clone(&self.config);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move { release_all(&config, &mut claims).await });
-            }
-            Err(_) => tracing::error!("no runtime to release the claim; it expires with its lease"),
-        }
-    }
 }
 
 #[cfg(test)]

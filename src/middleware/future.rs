@@ -32,18 +32,14 @@ pin_project! {
 }
 
 impl<B, E> ResponseFuture<B, E> {
-    /// Boxes the future `make` builds. The box is allocated first, so that
-    /// the future can be built where it will stay: `Box::pin(f)` of a
-    /// future built beforehand copied all of its bytes (1 016 for the
-    /// pipeline bench's stack) from the stack into the box.
-    pub(crate) fn new<F>(make: impl FnOnce() -> F) -> Self
+    /// A delivery's future, boxed.
+    pub(crate) fn boxed<F>(future: F) -> Self
     where
         F: Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static,
     {
-        let future = Box::write(Box::new_uninit(), make());
         Self {
             inner: Inner::Boxed {
-                future: Box::into_pin(future),
+                future: Box::pin(future),
             },
         }
     }

@@ -8,6 +8,7 @@ use http::Method;
 use tower_layer::Layer;
 
 use super::{Endpoint, FastAck, WebhookService};
+use crate::error::Rejections;
 use crate::handshake::Handshake;
 use crate::net::TrustedProxies;
 use crate::observe::{AuditHook, Observers};
@@ -47,6 +48,8 @@ pub(crate) struct Config<V, St> {
     pub(crate) rate: Stages,
     pub(crate) observers: Observers,
     pub(crate) fast_ack: Option<FastAck>,
+    pub(crate) rejections: Rejections,
+    pub(crate) span_level: tracing::Level,
 }
 
 impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
@@ -68,6 +71,8 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
             .field("rate_limits", &self.rate)
             .field("observers", &self.observers)
             .field("fast_ack", &self.fast_ack)
+            .field("rejections", &self.rejections)
+            .field("span_level", &self.span_level)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +133,8 @@ impl<V: Verifier> WebhookLayer<V> {
                 rate: Stages::default(),
                 observers: Observers::new(),
                 fast_ack: None,
+                rejections: Rejections::json(),
+                span_level: tracing::Level::INFO,
             },
         }
     }
@@ -263,6 +270,8 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
                 rate: c.rate,
                 observers: c.observers,
                 fast_ack: c.fast_ack,
+                rejections: c.rejections,
+                span_level: c.span_level,
             },
         }
     }
@@ -366,6 +375,22 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
     /// the handler. Read [`FastAck`] on what a 202 costs.
     pub fn fast_ack(mut self, pool: FastAck) -> Self {
         self.config.fast_ack = Some(pool);
+        self
+    }
+
+    /// How refusals are answered (default [`Rejections::json`]:
+    /// `{"error":"<code>"}`); [`Rejections::problem_json`] answers RFC 9457
+    /// problem details. Refusals are logged at debug on the
+    /// `tower_webhook::rejection` target, whatever their shape.
+    pub fn rejections(mut self, rejections: Rejections) -> Self {
+        self.config.rejections = rejections;
+        self
+    }
+
+    /// The level of the `webhook` span each delivery is logged in (default
+    /// INFO): a subscriber that filters it out costs the delivery nothing.
+    pub fn span_level(mut self, level: tracing::Level) -> Self {
+        self.config.span_level = level;
         self
     }
 

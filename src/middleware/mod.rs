@@ -41,7 +41,6 @@
 //! ```
 
 mod body;
-mod deadline;
 mod endpoint;
 mod fast_ack;
 mod future;

@@ -146,9 +146,6 @@ impl fmt::Display for EventKey {
 
 /// Proof of a claim: only its holder can complete or release it, so a late
 /// worker whose lease ran out cannot touch the next worker's claim.
-//
-// Two words rather than a `u128`: 8-byte aligned, so that the claims held
-// in every delivery's future take no padding (it is kept under 1 KiB).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClaimToken([u64; 2]);
 
