@@ -225,10 +225,10 @@ impl WebhookError {
     }
 }
 
-/// How the layer answers a refusal: [`Rejections::json`] (the default),
-/// [`Rejections::problem_json`] (RFC 9457), or a function of your own
-/// ([`Rejections::custom`]). Set it with
-/// [`WebhookLayerBuilder::rejections`](crate::middleware::WebhookLayerBuilder::rejections).
+/// How the layer answers a refusal: [`RejectionResponse::json`] (the default),
+/// [`RejectionResponse::problem_json`] (RFC 9457), or a function of your own
+/// ([`RejectionResponse::custom`]). Set it with
+/// [`WebhookLayerBuilder::with_rejection`](crate::middleware::WebhookLayerBuilder::with_rejection).
 ///
 /// The detail of a refusal (which header, which check) stays in the logs:
 /// a response says only its class, so that it is no oracle for an
@@ -236,15 +236,15 @@ impl WebhookError {
 /// to that; its response should keep the status and `Retry-After`.
 ///
 /// ```
-/// use tower_webhook::{WebhookError, error::Rejections};
+/// use tower_webhook::{WebhookError, error::RejectionResponse};
 ///
-/// let problem = Rejections::problem_json().respond(&WebhookError::PayloadTooLarge);
+/// let problem = RejectionResponse::problem_json().respond(&WebhookError::PayloadTooLarge);
 /// assert_eq!(problem.status(), 413);
 /// assert_eq!(problem.headers()["content-type"], "application/problem+json");
 /// let body: serde_json::Value = serde_json::from_slice(problem.body())?;
 /// assert_eq!(body["type"], "urn:tower-webhook:payload_too_large");
 ///
-/// let plain = Rejections::custom(|e: &WebhookError| {
+/// let plain = RejectionResponse::custom(|e: &WebhookError| {
 ///     let mut res = http::Response::new(bytes::Bytes::from(e.code()));
 ///     *res.status_mut() = e.status();
 ///     res
@@ -253,11 +253,11 @@ impl WebhookError {
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct Rejections(Arc<RespondFn>);
+pub struct RejectionResponse(Arc<RespondFn>);
 
 type RespondFn = dyn Fn(&WebhookError) -> http::Response<Bytes> + Send + Sync;
 
-impl Rejections {
+impl RejectionResponse {
     /// `{"error":"<code>"}` with the status and `Retry-After`:
     /// [`WebhookError::to_response`].
     pub fn json() -> Self {
@@ -298,15 +298,15 @@ impl Rejections {
     }
 }
 
-impl Default for Rejections {
+impl Default for RejectionResponse {
     fn default() -> Self {
         Self::json()
     }
 }
 
-impl fmt::Debug for Rejections {
+impl fmt::Debug for RejectionResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Rejections(..)")
+        f.write_str("RejectionResponse(..)")
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use axum::Router;
 use axum::routing::post;
 use http::StatusCode;
-use tower_webhook::error::Rejections;
+use tower_webhook::error::RejectionResponse;
 use tower_webhook::providers::GitHub;
 use tower_webhook::{Secret, WebhookError, WebhookLayer, testing};
 
@@ -33,7 +33,7 @@ async fn the_layers_hooks() {
 
 async fn refusals_can_be_problem_details() {
     let layer = WebhookLayer::builder(github())
-        .rejections(Rejections::problem_json())
+        .with_rejection(RejectionResponse::problem_json())
         .build();
     let addr = serve(layer).await;
     let forged = testing::github("wrong", "d-1", "push", BODY);
@@ -62,7 +62,7 @@ async fn refusals_can_be_problem_details() {
 
 async fn a_custom_rejection_gets_the_error() {
     let layer = WebhookLayer::builder(github())
-        .rejections(Rejections::custom(|e: &WebhookError| {
+        .with_rejection(RejectionResponse::custom(|e: &WebhookError| {
             let mut res = http::Response::new(bytes::Bytes::from(format!("no: {}", e.code())));
             *res.status_mut() = e.status();
             res

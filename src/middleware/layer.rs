@@ -8,7 +8,7 @@ use http::Method;
 use tower_layer::Layer;
 
 use super::{Endpoint, FastAck, WebhookService};
-use crate::error::Rejections;
+use crate::error::RejectionResponse;
 use crate::handshake::Handshake;
 use crate::net::TrustedProxies;
 use crate::observe::{AuditHook, Observers};
@@ -48,7 +48,7 @@ pub(crate) struct Config<V, St> {
     pub(crate) rate: Stages,
     pub(crate) observers: Observers,
     pub(crate) fast_ack: Option<FastAck>,
-    pub(crate) rejections: Rejections,
+    pub(crate) rejection: RejectionResponse,
     pub(crate) span_level: tracing::Level,
 }
 
@@ -71,7 +71,7 @@ impl<V: Verifier, St: fmt::Debug> fmt::Debug for Config<V, St> {
             .field("rate_limits", &self.rate)
             .field("observers", &self.observers)
             .field("fast_ack", &self.fast_ack)
-            .field("rejections", &self.rejections)
+            .field("rejection", &self.rejection)
             .field("span_level", &self.span_level)
             .finish_non_exhaustive()
     }
@@ -133,7 +133,7 @@ impl<V: Verifier> WebhookLayer<V> {
                 rate: Stages::default(),
                 observers: Observers::new(),
                 fast_ack: None,
-                rejections: Rejections::json(),
+                rejection: RejectionResponse::json(),
                 span_level: tracing::Level::INFO,
             },
         }
@@ -270,7 +270,7 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
                 rate: c.rate,
                 observers: c.observers,
                 fast_ack: c.fast_ack,
-                rejections: c.rejections,
+                rejection: c.rejection,
                 span_level: c.span_level,
             },
         }
@@ -378,12 +378,12 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
         self
     }
 
-    /// How refusals are answered (default [`Rejections::json`]:
-    /// `{"error":"<code>"}`); [`Rejections::problem_json`] answers RFC 9457
+    /// How refusals are answered (default [`RejectionResponse::json`]:
+    /// `{"error":"<code>"}`); [`RejectionResponse::problem_json`] answers RFC 9457
     /// problem details. Refusals are logged at debug on the
     /// `tower_webhook::rejection` target, whatever their shape.
-    pub fn rejections(mut self, rejections: Rejections) -> Self {
-        self.config.rejections = rejections;
+    pub fn with_rejection(mut self, rejection: RejectionResponse) -> Self {
+        self.config.rejection = rejection;
         self
     }
 

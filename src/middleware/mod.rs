@@ -41,7 +41,7 @@
 //! ```
 
 mod body;
-mod endpoint;
+mod delivery;
 mod fast_ack;
 mod future;
 mod layer;
@@ -49,8 +49,8 @@ mod service;
 
 pub use body::ResponseBody;
 #[cfg(feature = "axum")]
-pub(crate) use endpoint::read_body;
-pub use endpoint::{Admission, Admitted, DUPLICATE_HEADER, Endpoint, Ticket};
+pub(crate) use delivery::read_body;
+pub use delivery::{Admission, Admitted, DUPLICATE_HEADER, Endpoint, Ticket};
 pub use fast_ack::FastAck;
 pub use future::ResponseFuture;
 pub use layer::{StorePolicy, WebhookLayer, WebhookLayerBuilder};

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tower_service::Service;
 use tracing::Instrument;
 
-use super::endpoint::{Admission, Checked, Endpoint, Handled};
+use super::delivery::{Admission, Checked, Endpoint, Handled};
 use super::fast_ack::FastAck;
 use super::layer::Config;
 use super::{ResponseBody, ResponseFuture};

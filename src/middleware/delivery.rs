@@ -437,7 +437,7 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
             span.record("outcome", e.code());
             span.record("reason", tracing::field::display(e));
         }
-        self.config.rejections.respond(e)
+        self.config.rejection.respond(e)
     }
 
     /// A refusal or acknowledgement is final: rate-limit headers, and the
