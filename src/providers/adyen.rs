@@ -197,7 +197,8 @@ impl Adyen {
             .with_event_id(ids.join(","), false)
             .with_content_digest(sha2::Digest::finalize(set).into());
         if let Some(Wrapped { item }) = n.items.first() {
-            v = v.with_event_type(text(item.event_code.as_ref()), true);
+            // Unsigned too: a `:` inside another signed value could shift it.
+            v = v.with_event_type(text(item.event_code.as_ref()), false);
         }
         Ok(v)
     }
