@@ -2,9 +2,9 @@
 //! complete, as the layer does for a fresh event.
 //!
 //! `cargo bench --bench store -- --warm-up-time 1 --measurement-time 3`
-//! measures the in-memory stores ([`MemoryStore`], the default, and
-//! [`MokaStore`]) against a Standard Webhooks verification of 1 KiB in the
-//! same run, and prints the ratios; with `--features redis` and `REDIS_URL` set it
+//! measures the in-memory store ([`MemoryStore`], the default) against a
+//! Standard Webhooks verification of 1 KiB in the same run, and prints the
+//! ratio; with `--features redis` and `REDIS_URL` set it
 //! measures Redis on that server too and prints how many round trips
 //! (commands the server received from this client) each operation takes.
 
@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
+use tower_webhook::MemoryStore;
 use tower_webhook::store::{Claim, EventKey, IdempotencyStore};
-use tower_webhook::{MemoryStore, MokaStore};
 
 #[path = "support/report.rs"]
 mod report;
@@ -25,9 +25,11 @@ mod report;
 const LEASE: Duration = Duration::from_secs(60);
 const TTL: Duration = Duration::from_secs(3600);
 
-/// Runs a moka operation, which never waits, without a runtime.
+/// Runs an operation of the in-memory store, which never waits, without a
+/// runtime.
 fn now<T>(f: impl std::future::Future<Output = T>) -> T {
-    f.now_or_never().expect("moka answers without waiting")
+    f.now_or_never()
+        .expect("the memory store answers without waiting")
 }
 
 /// Fills `store` to `capacity` completed ids, then measures claim+complete
@@ -96,33 +98,6 @@ fn ratios(_: &mut Criterion) {
         "memory claim+complete (100k capacity, full)",
         verify,
         Some(1.0),
-    );
-    report::ratio(
-        "moka claim+complete / verify 1 KiB",
-        "moka claim+complete (100k capacity, full)",
-        verify,
-        None,
-    );
-    report::ratio(
-        "memory / moka (claim+complete)",
-        "memory claim+complete (100k capacity, full)",
-        "moka claim+complete (100k capacity, full)",
-        None,
-    );
-}
-
-fn moka(c: &mut Criterion) {
-    let capacity = 100_000u32;
-    let store = MokaStore::with_capacity(u64::from(capacity));
-    claim_complete(
-        c,
-        "moka claim+complete (100k capacity, full)",
-        &store,
-        capacity,
-    );
-    println!(
-        "moka entries held: {} (capacity {capacity})",
-        store.entry_count()
     );
 }
 
@@ -250,7 +225,7 @@ mod redis_bench {
 }
 
 #[cfg(feature = "redis")]
-criterion_group!(benches, verify_1k, memory, moka, redis_bench::redis, ratios);
+criterion_group!(benches, verify_1k, memory, redis_bench::redis, ratios);
 #[cfg(not(feature = "redis"))]
-criterion_group!(benches, verify_1k, memory, moka, ratios);
+criterion_group!(benches, verify_1k, memory, ratios);
 criterion_main!(benches);

@@ -42,5 +42,5 @@ pub use extract::{Webhook, WebhookRejection};
 pub use key::PublicKey;
 pub use middleware::{StorePolicy, WebhookLayer, WebhookService};
 pub use secret::Secret;
-pub use store::{IdempotencyStore, MemoryStore, MokaStore};
+pub use store::{IdempotencyStore, MemoryStore};
 pub use verify::{Clock, FixedClock, SystemClock, Tolerance, Verified, Verifier, VerifyError};

@@ -24,7 +24,7 @@ fn services_layers_and_futures_are_thread_safe() {
         fn(Request<Full<Bytes>>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>,
     >;
     assert_send_sync::<WebhookLayer<GitHub>>();
-    assert_send_sync::<WebhookService<Inner, GitHub, tower_webhook::MokaStore>>();
+    assert_send_sync::<WebhookService<Inner, GitHub, tower_webhook::MemoryStore>>();
     assert_send::<ResponseFuture<Full<Bytes>, Infallible>>();
 }
 

@@ -320,9 +320,9 @@ async fn github_replay_is_not_poisoned_by_a_failed_first_delivery() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
-/// Moka, except that claims of a signature digest never answer.
+/// The memory store, except that claims of a signature digest never answer.
 #[derive(Debug, Clone, Default)]
-struct StallOnDigest(tower_webhook::MokaStore);
+struct StallOnDigest(tower_webhook::MemoryStore);
 
 impl IdempotencyStore for StallOnDigest {
     async fn claim(
@@ -390,7 +390,7 @@ async fn a_request_dropped_between_two_claims_releases_the_first() {
             .0
             .claim(&id, Duration::from_secs(60))
             .await
-            .expect("moka")
+            .expect("memory store")
         {
             Claim::Fresh(_) => break,
             other => {
@@ -475,9 +475,12 @@ async fn fail_open_handles_the_delivery_when_the_store_hangs() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-/// Moka, remembering every key claimed.
+/// The memory store, remembering every key claimed.
 #[derive(Debug, Clone, Default)]
-struct Recording(tower_webhook::MokaStore, Arc<std::sync::Mutex<Vec<String>>>);
+struct Recording(
+    tower_webhook::MemoryStore,
+    Arc<std::sync::Mutex<Vec<String>>>,
+);
 
 impl IdempotencyStore for Recording {
     async fn claim(

@@ -1,5 +1,5 @@
-//! The sharded in-memory store: the shared contract, then its bounds (the same
-//! capacity and admission tests as `MokaStore`).
+//! The in-memory store: the shared contract, then its bounds (capacity, and
+//! a brand-new id always admitted when full).
 
 #[macro_use]
 mod common;

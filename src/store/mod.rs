@@ -1,7 +1,6 @@
 //! Exactly-once bookkeeping: the [`IdempotencyStore`] trait and its
-//! backends, [`MemoryStore`] (in memory, the default), [`MokaStore`] (in
-//! memory, on `moka`) and `RedisStore` (feature `redis`, for several
-//! instances).
+//! backends, [`MemoryStore`] (in memory, the default) and `RedisStore`
+//! (feature `redis`, for several instances).
 //!
 //! The layer claims an event's key only after its signature verified, so a
 //! forged request can never plant an id. Then:
@@ -76,9 +75,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod memory;
-mod moka;
 pub use self::memory::MemoryStore;
-pub use self::moka::MokaStore;
+
+/// Another name for [`MemoryStore`], which replaced the `moka`-based store
+/// of this name.
+#[deprecated(note = "use `MemoryStore`, the one in-memory store")]
+pub type MokaStore = MemoryStore;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
