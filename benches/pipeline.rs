@@ -230,11 +230,11 @@ fn bench(c: &mut Criterion) {
     assert_eq!(limited.status(), 429);
 }
 
-/// Deliveries timed at a time in the profile and interleaved modes.
 /// The layer's own cost per delivery (layer − bare service) may be at most
 /// this many times the raw HMAC of the signed content.
 const PIPELINE_TARGET: f64 = 3.5;
 
+/// Deliveries timed at a time in the profile and interleaved modes.
 const BATCH: u64 = 64;
 
 /// Per-delivery time of a batch that took `spent`.
