@@ -1,9 +1,6 @@
 //! The sharded in-memory store: the shared contract, then its bounds (the same
 //! capacity and admission tests as `MokaStore`).
 
-#[macro_use]
-mod common;
-
 use tower_webhook::MemoryStore;
 
 store_conformance!(async { Some(MemoryStore::new()) });

@@ -1,9 +1,6 @@
 //! The moka store: the shared contract, then its bounds (capacity, and
 //! LRU admission: moka's default TinyLFU may refuse a brand-new id).
 
-#[macro_use]
-mod common;
-
 use tower_webhook::MokaStore;
 
 store_conformance!(async { Some(MokaStore::new()) });
