@@ -2,7 +2,7 @@
 //! doing the same work, in one run, at 256 B, 1 KiB, 16 KiB and 1 MiB.
 //!
 //! ```text
-//! cargo bench -p tower-webhook-peer-bench --bench verify
+//! cargo bench --manifest-path bench-peers/Cargo.toml --bench verify
 //! ```
 //!
 //! Peers: `svix` (`webhooks::Webhook::verify`), `standardwebhooks`
@@ -17,8 +17,8 @@
 //! figures' margins; these cannot:
 //!
 //! ```text
-//! cargo bench -p tower-webhook-peer-bench --bench verify --no-run
-//! VERIFY_INTERLEAVED=1000 target/release/deps/verify-<hash>
+//! cargo bench --manifest-path bench-peers/Cargo.toml --bench verify --no-run
+//! VERIFY_INTERLEAVED=1000 bench-peers/target/release/deps/verify-<hash>
 //! ```
 
 #[path = "support/floor.rs"]

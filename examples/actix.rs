@@ -6,89 +6,11 @@
 //! ```text
 //! cargo run --example actix --features actix
 //! ```
+//!
+//! The server is `demo/src/actix_server.rs`.
 
-mod common;
-
-use actix_web::{App, HttpResponse, HttpServer, web};
-use common::{Events, Secrets};
-use serde_json::Value;
-use tower_webhook::actix::{Webhook, WebhookMiddleware};
-
-async fn accept(events: web::Data<Events>, hook: Webhook<Value>) -> HttpResponse {
-    common::record(&events, &hook.meta);
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(r#"{"ok":true}"#)
-}
-
-async fn list(events: web::Data<Events>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(common::events_json(&events))
-}
-
-#[cfg_attr(test, allow(dead_code))]
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    common::init_tracing();
-    let listener = std::net::TcpListener::bind(common::bind())?;
-    actix_web::rt::System::new().block_on(run(listener))
-}
-
-/// Serves the demo on `listener`, inside an actix system (the black-box
-/// suite, tests/blackbox.rs, runs it in-process).
-///
-/// # Errors
-/// The store (Redis) or the settings from the environment fail, or the
-/// server stops on an I/O error.
-pub async fn run(
-    listener: std::net::TcpListener,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let store = common::store().await?;
-    common::prometheus();
-    let mut layers = Vec::new();
-    let mut demos = Vec::new();
-    for r in common::routes()? {
-        if r.secret.demo {
-            demos.push((r.path.clone(), r.secret.var, r.secret.value.clone()));
-        }
-        let path = r.path.clone();
-        layers.push((path, common::layer(r, &store)?));
-    }
-    let events = web::Data::new(Events::default());
-
-    common::banner(
-        "actix",
-        listener.local_addr()?,
-        &Secrets::from_env()?,
-        &demos,
-    );
-    HttpServer::new(move || {
-        let mut app = App::new()
-            .app_data(events.clone())
-            .route("/events", web::get().to(list))
-            .route(
-                "/metrics",
-                web::get().to(|| async {
-                    HttpResponse::Ok()
-                        .content_type("text/plain; version=0.0.4")
-                        .body(common::metrics_text())
-                }),
-            );
-        for (path, layer) in &layers {
-            app = app.service(
-                web::resource(path.as_str())
-                    .wrap(WebhookMiddleware::new(layer))
-                    .route(web::post().to(accept)),
-            );
-        }
-        app
-    })
-    .workers(2)
-    // A client has 5 s to send its whole request head (actix's default,
-    // spelled out: tower_webhook::server::HEAD_TIMEOUT for axum and hyper).
-    .client_request_timeout(std::time::Duration::from_secs(5))
-    .listen(listener)?
-    .run()
-    .await?;
-    Ok(())
+    demo::init_tracing();
+    let listener = std::net::TcpListener::bind(demo::bind())?;
+    actix_web::rt::System::new().block_on(demo::actix_server::run(listener))
 }

@@ -1,29 +1,19 @@
-//! One black-box suite, three servers: the demo receivers on axum
-//! (`examples/receiver.rs`), plain hyper (`examples/hyper.rs`) and
-//! actix-web (`examples/actix.rs`) get the same requests over real loopback
-//! HTTP and must give the same statuses, the same duplicate marker, the same
-//! error bodies, and the same `GET /events` afterwards.
+//! One black-box suite, three servers: the demo receivers on axum, plain
+//! hyper and actix-web (the `demo` crate, which the examples run) get the
+//! same requests over real loopback HTTP and must give the same statuses,
+//! the same duplicate marker, the same error bodies, and the same
+//! `GET /events` afterwards.
 //!
-//! The examples run in-process (each one's `run(listener)`), with the
-//! environment they would see from `cargo run`: demo secrets unless set,
-//! Redis when `REDIS_URL` is. Every event id carries a fresh nonce per
-//! server and run, so a shared Redis never turns a first delivery into a
-//! duplicate.
-// Each example loads examples/common/mod.rs for itself, and so does the suite.
-#![allow(clippy::duplicate_mod)]
+//! The servers run in-process (each one's `run(listener)`), with the
+//! environment they would see from `cargo run --example`: demo secrets
+//! unless set, Redis when `REDIS_URL` is. Every event id carries a fresh
+//! nonce per server and run, so a shared Redis never turns a first delivery
+//! into a duplicate.
+//!
+//! A test binary of its own: the demo installs the process's metrics
+//! recorder, whose counts the suite checks.
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/actix.rs"]
-mod actix_demo;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/receiver.rs"]
-mod axum_demo;
 mod common;
-#[path = "../examples/common/mod.rs"]
-mod demo;
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/hyper.rs"]
-mod hyper_demo;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -47,21 +37,21 @@ fn start_servers() -> Vec<(&'static str, SocketAddr)> {
     servers.push(("axum", l.local_addr().expect("addr")));
     tokio::spawn(async move {
         let l = tokio::net::TcpListener::from_std(l).expect("tokio listener");
-        axum_demo::run(l).await.expect("axum demo runs");
+        demo::axum_server::run(l).await.expect("axum demo runs");
     });
 
     let l = std_listener();
     servers.push(("hyper", l.local_addr().expect("addr")));
     tokio::spawn(async move {
         let l = tokio::net::TcpListener::from_std(l).expect("tokio listener");
-        hyper_demo::run(l).await.expect("hyper demo runs");
+        demo::hyper_server::run(l).await.expect("hyper demo runs");
     });
 
     let l = std_listener();
     servers.push(("actix", l.local_addr().expect("addr")));
     std::thread::spawn(move || {
         actix_web::rt::System::new()
-            .block_on(actix_demo::run(l))
+            .block_on(demo::actix_server::run(l))
             .expect("actix demo runs");
     });
     servers
@@ -439,40 +429,35 @@ async fn axum_hyper_and_actix_demos_answer_the_same_requests_alike() {
         );
     }
 
-    // The demos are modules of this one process, each with its own copy of
-    // examples/common: the first to start installs the global recorder, so
-    // its /metrics counts the deliveries of all three servers.
-    let mut metrics_texts = Vec::new();
+    // The three servers are one process with one recorder: each one's
+    // /metrics counts the deliveries of all three.
     for (name, addr) in &servers {
         let metrics = common::send(*addr, Method::GET, "/metrics", &HeaderMap::new(), "").await;
         assert_eq!(metrics.status, StatusCode::OK, "{name}: /metrics");
-        metrics_texts.push((name, metrics.text().to_owned()));
-    }
-    let counted: Vec<_> = metrics_texts
-        .iter()
-        .filter(|(_, text)| text.contains("# TYPE webhook_deliveries_total counter"))
-        .collect();
-    assert_eq!(
-        counted.len(),
-        1,
-        "one server holds the recorder: {metrics_texts:?}"
-    );
-    let text = &counted[0].1;
-    let accepted_sum: f64 = text
-        .lines()
-        .filter(|l| {
-            l.starts_with("webhook_deliveries_total{") && l.contains(r#"outcome="accepted""#)
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    assert_eq!(accepted_sum, accepted_total as f64, "{text}");
-    for needle in [
-        r#"outcome="duplicate""#,
-        r#"outcome="invalid_signature""#,
-        "webhook_verify_duration_seconds",
-        "webhook_handling_duration_seconds",
-    ] {
-        assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
+        let text = metrics.text();
+        assert!(
+            text.contains("# TYPE webhook_deliveries_total counter"),
+            "{name}: /metrics holds no recorder's counts:\n{text}"
+        );
+        let accepted_sum: f64 = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("webhook_deliveries_total{") && l.contains(r#"outcome="accepted""#)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(accepted_sum, accepted_total as f64, "{name}: {text}");
+        for needle in [
+            r#"outcome="duplicate""#,
+            r#"outcome="invalid_signature""#,
+            "webhook_verify_duration_seconds",
+            "webhook_handling_duration_seconds",
+        ] {
+            assert!(
+                text.contains(needle),
+                "{name}: /metrics lacks {needle}:\n{text}"
+            );
+        }
     }
 
     // An early refusal (415, before the body is read) says it closes the
@@ -534,8 +519,7 @@ fn a_secret_variable_set_but_empty_stops_the_demo() {
     use std::env::VarError;
     for empty in ["", "  "] {
         let err = demo::secret_from("GITHUB_WEBHOOK_SECRET", Ok(empty.into()), "public-demo")
-            .err()
-            .expect("an empty secret is refused");
+            .expect_err("an empty secret is refused");
         assert!(
             err.to_string()
                 .contains("GITHUB_WEBHOOK_SECRET is set but empty"),

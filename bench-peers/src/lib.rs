@@ -1,1 +1,1 @@
-//! Benchmarks only: see `benches/peers.rs`.
+//! Benchmarks only: see `../benches/verify.rs`.

@@ -50,7 +50,7 @@ pub struct Case {
     /// `t=`, Paddle's `ts=`): garbling that header loses the timestamp
     /// (400), and spaces around it stay inside the header (400).
     pub ts_in_signature: bool,
-    /// Whether the rows of `tests/http.rs` hold for it: a header signature
+    /// Whether the rows of `tests/it/http.rs` hold for it: a header signature
     /// over the whole JSON body, a Unix timestamp (if any) in a header
     /// checked within 300 s.
     pub http_suite: bool,

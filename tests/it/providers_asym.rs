@@ -3,8 +3,6 @@
 //! timestamp where the scheme has one, and for URL schemes the trusted /
 //! untrusted proxy cases.
 
-mod common;
-
 use std::time::Duration;
 
 use axum::Router;
@@ -17,7 +15,8 @@ use tower_webhook::providers::{
 };
 use tower_webhook::{PublicKey, Secret, Tolerance, Verifier, WebhookLayer, testing};
 
-use common::{now, post as post_json};
+use crate::common;
+use crate::common::{now, post as post_json};
 
 const SEED: [u8; 32] = [7; 32];
 const OTHER: [u8; 32] = [9; 32];

@@ -1,9 +1,6 @@
 //! The in-memory store: the shared contract, then its bounds (capacity, and
 //! a brand-new id always admitted when full).
 
-#[macro_use]
-mod common;
-
 use tower_webhook::MemoryStore;
 
 store_conformance!(async { Some(MemoryStore::new()) });

@@ -1,8 +1,6 @@
 //! The framework-agnostic core, [`Endpoint`]: what a ticket does to the
 //! idempotency claim when finished or dropped.
 
-mod common;
-
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +10,8 @@ use tower_webhook::middleware::{Admission, Endpoint};
 use tower_webhook::providers::GitHub;
 use tower_webhook::store::MemoryStore;
 use tower_webhook::{Secret, WebhookLayer};
+
+use crate::common;
 
 const SECRET: &str = "core-secret";
 

@@ -3,15 +3,15 @@
 //! filters it out (the caller's own span, an HTTP request's say, is left
 //! alone).
 
-mod common;
-
 use bytes::Bytes;
-use common::Captured;
 use http::Request;
 use http_body_util::Full;
 use tower_webhook::middleware::Admission;
 use tower_webhook::providers::GitHub;
 use tower_webhook::{Secret, WebhookLayer};
+
+use crate::common;
+use crate::common::Captured;
 
 const SECRET: &str = "gh-span-secret";
 const BODY: &[u8] = br#"{"ref":"main"}"#;

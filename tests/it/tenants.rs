@@ -2,8 +2,6 @@
 //! tenant's secrets verifying only its own deliveries, unknown tenants
 //! negatively cached, resolver failures answered 503 and not cached.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,12 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use axum::routing::post;
 use axum::{Extension, Router};
-use common::{post as send_post, serve};
 use http::HeaderMap;
 use tower_webhook::providers::GitHub;
 use tower_webhook::source::{Swappable, TenantFrom, Tenants};
 use tower_webhook::stored::StoredDelivery;
 use tower_webhook::{Secret, Verified, Verifier, WebhookError, WebhookLayer, testing};
+
+use crate::common::{post as send_post, serve};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

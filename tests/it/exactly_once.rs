@@ -2,8 +2,6 @@
 //! failing and panicking handlers, GitHub replays, and (with `REDIS_URL`)
 //! several instances sharing Redis and Redis going away.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +16,8 @@ use tower_webhook::providers::{GitHub, StandardWebhooks};
 use tower_webhook::store::IdempotencyStore;
 use tower_webhook::{Secret, Webhook, WebhookLayer, testing};
 
-use common::Reply;
+use crate::common;
+use crate::common::Reply;
 
 const SW_SECRET: &str = "whsec_ZXhhY3RseS1vbmNlLXRlc3Qtc2VjcmV0LTMyYnl0ZXM=";
 const GH_SECRET: &str = "gh-exactly-once";

@@ -3,8 +3,6 @@
 //! claimed in the idempotency store (the same handshake twice is answered
 //! twice, never acknowledged as a duplicate).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -14,6 +12,8 @@ use http::{HeaderMap, Method, StatusCode};
 use tower_webhook::handshake::Handshake;
 use tower_webhook::providers::{GitHub, Slack, Twitch, Zoom};
 use tower_webhook::{FixedClock, Secret, Verifier, WebhookLayer, testing};
+
+use crate::common;
 
 const NOW: u64 = 1_767_330_000;
 

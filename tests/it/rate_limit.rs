@@ -1,8 +1,6 @@
 //! Rate limits through the real layer: in-process with a manual clock, and
 //! through a real HTTP server on loopback.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -20,6 +18,8 @@ use tower_webhook::rate_limit::{ManualClock, PreAuthLimiter, RateLimit};
 use tower_webhook::{
     IdempotencyStore, Secret, Verified, Verifier, VerifyError, WebhookLayer, testing,
 };
+
+use crate::common;
 
 const SECRET: &str = "s3cret";
 

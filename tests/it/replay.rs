@@ -1,16 +1,15 @@
 //! Replays are caught even without an event id, and byte-identical bodies
 //! under two (unsigned) topics are one event.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::routing::post;
-use common::{post as send, serve};
 use tower_webhook::providers::{GitHub, Mandrill, Shopify};
 use tower_webhook::{Secret, Verifier, WebhookLayer, testing};
+
+use crate::common::{post as send, serve};
 
 async fn counting<V: Verifier>(verifier: V, calls: Arc<AtomicUsize>) -> std::net::SocketAddr {
     let handler = move || {

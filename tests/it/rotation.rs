@@ -3,18 +3,17 @@
 //! swap under concurrent load never rejects a delivery signed with a secret
 //! active in both the old and the new set.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::post;
-use common::{post as send_post, serve};
 use tower_webhook::providers::GitHub;
 use tower_webhook::source::Swappable;
 use tower_webhook::{Secret, Verifier, WebhookLayer, testing};
+
+use crate::common::{post as send_post, serve};
 
 fn github(secrets: &[&str]) -> GitHub {
     let mut v = GitHub::new(

@@ -3,8 +3,8 @@
 //! CPU time is read from `/proc/<pid>/stat` (Linux).
 //!
 //! ```text
-//! cargo run --release --example loadtest
-//! REPS=5 SECS=3 CONNS=16 cargo run --release --example loadtest
+//! cargo bench --bench loadtest
+//! REPS=5 SECS=3 CONNS=16 cargo bench --bench loadtest
 //! ```
 //!
 //! Scenarios, interleaved within each repetition (the first request of

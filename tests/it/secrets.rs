@@ -1,13 +1,12 @@
 //! Secrets and signatures never appear in `Debug` output nor in the
 //! `tracing` log of accepted and rejected deliveries.
 
-mod common;
-
 use axum::routing::post;
 use axum::{Extension, Router};
-use common::{Captured, now, post as send_post, serve};
 use tower_webhook::providers::{GitHub, StandardWebhooks, Stripe};
 use tower_webhook::{Secret, Verified, WebhookLayer, testing};
+
+use crate::common::{Captured, now, post as send_post, serve};
 
 const GH: &str = "gh-super-secret-value-1234";
 const STD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -2,8 +2,6 @@
 //! finishes, a failed handler's claim released, a full queue refused with
 //! 503, the handler's own answer within the deadline, graceful shutdown.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +15,8 @@ use tokio::sync::Semaphore;
 use tower_webhook::middleware::FastAck;
 use tower_webhook::providers::GitHub;
 use tower_webhook::{Secret, WebhookLayer, testing};
+
+use crate::common;
 
 const SECRET: &str = "fast-ack-secret";
 

@@ -2,8 +2,6 @@
 //! `FormJson<T>` extractor: parsed on success, 400 for invalid JSON, 422
 //! for a missing field or the wrong shape.
 
-mod common;
-
 use axum::Router;
 use axum::routing::post;
 use http::{HeaderValue, StatusCode};
@@ -11,6 +9,8 @@ use serde::Deserialize;
 use tower_webhook::extract::FormJson;
 use tower_webhook::providers::{GitHub, Slack};
 use tower_webhook::{Secret, WebhookLayer, testing};
+
+use crate::common;
 
 #[derive(Deserialize)]
 struct Interaction {

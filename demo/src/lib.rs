@@ -1,7 +1,30 @@
-//! What the demo servers (axum, hyper, actix) share: secrets from the environment,
-//! the start banner, and the `/events` record.
-#![allow(dead_code, unreachable_pub)]
+//! The demo receiver of `tower-webhook`, on three servers: axum
+//! ([`axum_server`]), plain hyper ([`hyper_server`]) and actix-web
+//! (`actix_server`, feature `actix`). Each serves `POST /webhooks/<provider>`
+//! for every provider, behind `WebhookLayer` with default settings,
+//! `GET /events` listing what was accepted, and `GET /metrics` (Prometheus
+//! text). The examples run one each (`cargo run --example receiver`,
+//! `hyper`, `actix --features actix`); the black-box suite
+//! (tests/blackbox.rs) runs the three in one process and holds them to the
+//! same answers.
+//!
+//! The environment is the examples' contract: each provider's secret from
+//! its variable (the README's provider table names them), a demo value
+//! when unset; `REDIS_URL` (and `REDIS_KEY_PREFIX`) de-duplicate in Redis;
+//! `RATE_LIMIT_PER_SECOND` / `RATE_LIMIT_BURST` set the pre-authentication
+//! limit; `TRUSTED_PROXIES` and `PUBLIC_BASE_URL` are for running behind a
+//! proxy; `BIND` is the address the examples listen on.
+//!
+//! This file holds what the servers share: secrets from the environment,
+//! the routes and their layers, the store, the start banner and the
+//! `/events` record.
 
+#[cfg(feature = "actix")]
+pub mod actix_server;
+pub mod axum_server;
+pub mod hyper_server;
+
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -20,9 +43,22 @@ use tower_webhook::{PublicKey, Secret, Verified, Verifier, WebhookLayer, testing
 
 /// One provider's secret: from its environment variable, or a demo value.
 pub struct Demo {
+    /// The environment variable.
     pub var: &'static str,
+    /// The secret (or public key) in use.
     pub value: String,
+    /// Whether `value` is the public demo value (`var` is unset).
     pub demo: bool,
+}
+
+impl fmt::Debug for Demo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Demo")
+            .field("var", &self.var)
+            .field("value", &"***")
+            .field("demo", &self.demo)
+            .finish()
+    }
 }
 
 /// The secret in `var`, or `demo` when `var` is unset. A variable that is
@@ -33,6 +69,9 @@ fn secret(var: &'static str, demo: &str) -> Result<Demo, BoxError> {
 }
 
 /// [`secret`], given what the environment holds for `var`.
+///
+/// # Errors
+/// `found` is empty (or blank), or not UTF-8.
 pub fn secret_from(
     var: &'static str,
     found: Result<String, std::env::VarError>,
@@ -61,15 +100,23 @@ pub fn secret_from(
 pub const DEMO_SEED: [u8; 32] = [7; 32];
 
 /// The secrets of the demo's main routes (the banner's examples use them).
+#[derive(Debug)]
 pub struct Secrets {
+    /// `STANDARD_WEBHOOK_SECRET`.
     pub standard: Demo,
+    /// `STRIPE_WEBHOOK_SECRET`.
     pub stripe: Demo,
+    /// `GITHUB_WEBHOOK_SECRET`.
     pub github: Demo,
+    /// `SLACK_SIGNING_SECRET`.
     pub slack: Demo,
+    /// `SHOPIFY_WEBHOOK_SECRET`.
     pub shopify: Demo,
 }
 
 impl Secrets {
+    /// The secrets from the environment, or the demo values.
+    ///
     /// # Errors
     /// A variable is set but empty.
     pub fn from_env() -> Result<Self, BoxError> {
@@ -88,11 +135,24 @@ impl Secrets {
 
 /// One route of the demo: `POST /webhooks/<name>` behind its verifier.
 pub struct DemoRoute {
+    /// `/webhooks/<name>`.
     pub path: String,
+    /// The provider's verifier, holding `secret`.
     pub verifier: Box<dyn Verifier>,
+    /// The provider's handshake, if it has one.
     pub handshake: Option<Handshake>,
     /// The secret or key in use, and whether it is a demo value.
     pub secret: Demo,
+}
+
+impl fmt::Debug for DemoRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoRoute")
+            .field("path", &self.path)
+            .field("provider", &self.verifier.provider())
+            .field("secret", &self.secret)
+            .finish_non_exhaustive()
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -109,6 +169,9 @@ fn public_url() -> Result<PublicUrl, BoxError> {
 }
 
 /// `TRUSTED_PROXIES`: comma-separated CIDR ranges of reverse proxies.
+///
+/// # Errors
+/// A range does not parse.
 pub fn trusted_proxies() -> Result<TrustedProxies, BoxError> {
     let list = std::env::var("TRUSTED_PROXIES").unwrap_or_default();
     Ok(TrustedProxies::new(
@@ -118,6 +181,9 @@ pub fn trusted_proxies() -> Result<TrustedProxies, BoxError> {
 
 /// Every provider's route, its verifier built from the environment (or a
 /// demo secret). The README's provider table lists the variables.
+///
+/// # Errors
+/// A variable is set but empty, or a secret, key or URL does not parse.
 pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
     let s = Secrets::from_env()?;
     let text = |d: &Demo| Secret::text(&d.value);
@@ -317,6 +383,10 @@ pub fn routes() -> Result<Vec<DemoRoute>, BoxError> {
 /// in memory. One store serves every route (keys carry the endpoint).
 pub type DemoStore = EitherStore<RedisStore, MemoryStore>;
 
+/// Opens the [`DemoStore`] the environment asks for.
+///
+/// # Errors
+/// `REDIS_URL` is set and Redis cannot be reached.
 pub async fn store() -> Result<DemoStore, BoxError> {
     match std::env::var("REDIS_URL") {
         Ok(url) if !url.is_empty() => {
@@ -333,6 +403,9 @@ pub async fn store() -> Result<DemoStore, BoxError> {
 /// The pre-authentication rate limit of the demo: generous by default,
 /// `RATE_LIMIT_PER_SECOND` (default 200) and `RATE_LIMIT_BURST` (default
 /// 400) per client address; `RATE_LIMIT_PER_SECOND=0` turns it off.
+///
+/// # Errors
+/// A variable is not a number, or the two make no valid limit.
 pub fn pre_auth_limit() -> Result<Option<RateLimit>, BoxError> {
     let num = |var: &str, default: u32| -> Result<u32, BoxError> {
         match std::env::var(var) {
@@ -351,6 +424,9 @@ pub fn pre_auth_limit() -> Result<Option<RateLimit>, BoxError> {
 
 /// The layer of one demo route: default settings, plus the shared store,
 /// the pre-authentication limit, trusted proxies and the handshake.
+///
+/// # Errors
+/// `TRUSTED_PROXIES` or the rate-limit variables do not parse.
 pub fn layer(
     route: DemoRoute,
     store: &DemoStore,
@@ -369,8 +445,8 @@ pub fn layer(
 }
 
 /// The Prometheus text of the layers' metrics, for `GET /metrics`. The
-/// recorder is installed once per process (the black-box suite runs the
-/// three demo servers in one process), before the first delivery.
+/// recorder is installed once per process, before the first delivery: the
+/// black-box suite's three servers share it.
 pub fn metrics_text() -> String {
     prometheus().render()
 }

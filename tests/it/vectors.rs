@@ -15,7 +15,7 @@ use tower_webhook::providers::{GitHub, Shopify, Slack, StandardWebhooks, Stripe,
 use tower_webhook::{PublicKey, Secret, Tolerance, Verifier};
 
 fn vectors() -> Vec<Value> {
-    let text = include_str!("data/vectors.json");
+    let text = include_str!("../data/vectors.json");
     serde_json::from_str(text).expect("vectors.json parses")
 }
 

@@ -3,8 +3,6 @@
 //! 5xx — and none reaches the handler. Every provider is one entry of
 //! `common::cases`.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::cases::{Case, SigAt, TsAt, cases, get_json, serve_cases, set_json};
-use common::{Reply, now, post};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use tower_webhook::{ConfigError, Secret};
+
+use crate::common;
+use crate::common::cases::{Case, SigAt, TsAt, cases, get_json, serve_cases, set_json};
+use crate::common::{Reply, now, post};
 
 const LIMIT: usize = 1024 * 1024;
 
@@ -281,7 +281,7 @@ async fn hostile_requests_get_their_4xx_for_every_provider() {
         check(c, "invalid UTF-8 body", &r, bad_body);
         // A form has no nesting (`[[[…]]]` is one field name) and an empty
         // form is a valid, empty one: the handler's `Value` takes both
-        // (form payload shapes: tests/form_json.rs).
+        // (form payload shapes: tests/it/form_json.rs).
         if !c.is_form() {
             let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
             let r = post_delivery(addr, p, c.deliver(c.good, now(), deep.as_bytes())).await;

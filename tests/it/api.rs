@@ -1,19 +1,18 @@
 //! Properties of the public API: thread-safety of the services and futures,
 //! and a clear error when the extractor is used without the layer.
 
-mod common;
-
 use std::convert::Infallible;
 
 use axum::Router;
 use axum::routing::post;
 use bytes::Bytes;
-use common::{post as send_post, serve};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_webhook::middleware::ResponseFuture;
 use tower_webhook::providers::GitHub;
 use tower_webhook::{Webhook, WebhookLayer, WebhookService};
+
+use crate::common::{post as send_post, serve};
 
 fn assert_send_sync<T: Send + Sync>() {}
 fn assert_send<T: Send>() {}

@@ -3,8 +3,6 @@
 //! a stale one (where the scheme has a timestamp) are refused with 401 —
 //! never a 5xx, and the handler never runs for a refused one.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +16,8 @@ use tower_webhook::providers::{
     WpWebhooks, Zoom,
 };
 use tower_webhook::{FixedClock, Secret, Verifier, WebhookLayer, testing};
+
+use crate::common;
 
 const NOW: i64 = 1_767_330_000;
 const KEY_HEX: &str = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";

@@ -2,12 +2,11 @@
 //! these tests have nothing to check; set but unreachable, they fail.
 #![cfg(feature = "redis")]
 
-#[macro_use]
-mod common;
-
 use std::time::Duration;
 
 use tower_webhook::store::RedisStore;
+
+use crate::common;
 
 /// A store on `REDIS_URL` with a key prefix of its own, or `None` when the
 /// variable is not set. Panics when it is set and Redis does not answer.

@@ -2,8 +2,6 @@
 //! foundation: one accepted delivery and each rejection class with its
 //! status; a rotated secret accepted; never a 5xx.
 
-mod common;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,14 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::cases::{SigAt, Ts, TsAt, body, cases, serve_cases};
-use common::{Reply, now, post, send};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::StreamBody;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Frame;
 use tower_webhook::providers::Stripe;
 use tower_webhook::{Secret, Tolerance, Verifier, testing};
+
+use crate::common::cases::{SigAt, Ts, TsAt, body, cases, serve_cases};
+use crate::common::{Reply, now, post, send};
 
 async fn server(calls: Arc<AtomicUsize>) -> SocketAddr {
     serve_cases(&cases(), 4096, Duration::from_millis(400), calls).await
@@ -35,7 +34,7 @@ async fn each_provider_accepts_and_rejects_each_class_with_its_status() {
     let addr = server(Arc::clone(&calls)).await;
     let mut expected_calls = 0;
     // The rows below hold for the cases marked `http_suite`; every case
-    // gets the bad-input matrix (tests/bad_input.rs).
+    // gets the bad-input matrix (tests/it/bad_input.rs).
     for (n, c) in cases().iter().enumerate().filter(|(_, c)| c.http_suite) {
         let SigAt::Header(signature_header) = c.signature else {
             unreachable!("{}: http_suite cases sign in a header", c.path)

@@ -11,8 +11,6 @@
 //! - many replays add no key to the store;
 //! - a signed body with two `id` keys is refused (400).
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +23,8 @@ use tower_webhook::providers::{GitHub, Linear, Mailgun, Shopify, Stripe, Twilio,
 use tower_webhook::verify::DedupKey;
 use tower_webhook::{IdempotencyStore, MemoryStore, Secret, Verifier, Webhook, WebhookLayer};
 use tower_webhook::{Verified, testing};
+
+use crate::common;
 
 const SECRET: &str = "replay-test-secret";
 const ORIGIN: &str = "https://hooks.example.com";
