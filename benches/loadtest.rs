@@ -109,13 +109,13 @@ fn demo_app() -> Router {
         .route("/webhooks/typed", post(accept_typed))
         .route_layer(
             WebhookLayer::builder(Stripe::new(secret()))
-                .endpoint("typed")
+                .endpoint_name("typed")
                 .pre_auth_limit(generous)
                 .build(),
         );
     let flood = Router::new().route("/flood", post(accept)).route_layer(
         WebhookLayer::builder(Stripe::new(secret()))
-            .endpoint("flood")
+            .endpoint_name("flood")
             .pre_auth_limit(strict)
             .build(),
     );

@@ -41,7 +41,7 @@ fn request(body: &str, at: SystemTime) -> Request<Full<Bytes>> {
 
 fn layer(metrics: bool, endpoint: &str) -> WebhookLayer<Stripe, tower_webhook::MemoryStore> {
     WebhookLayer::builder(Stripe::new(Secret::text(SECRET).expect("secret")))
-        .endpoint(endpoint)
+        .endpoint_name(endpoint)
         .metrics(metrics)
         .build()
 }

@@ -20,7 +20,7 @@ use criterion::{BatchSize, Criterion};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_webhook::net::{ClientAddr, TrustedProxies};
+use tower_webhook::client::{ClientAddr, TrustedProxies};
 use tower_webhook::providers::StandardWebhooks;
 use tower_webhook::rate_limit::{PostAuthLimiter, PreAuthLimiter, RateLimit};
 use tower_webhook::{Secret, Verified, WebhookLayer, testing};

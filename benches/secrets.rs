@@ -17,7 +17,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use http::request::Parts;
 use tower_webhook::providers::GitHub;
-use tower_webhook::source::{Swappable, TenantFrom, Tenants};
+use tower_webhook::secrets::{Swappable, TenantFrom, Tenants};
 use tower_webhook::{Secret, Verifier, testing};
 
 #[path = "support/report.rs"]

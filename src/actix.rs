@@ -62,8 +62,8 @@ use http_body::Frame;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::client::ClientAddr;
 use crate::middleware::{Admission, Endpoint, WebhookLayer};
-use crate::net::ClientAddr;
 use crate::payload::{self, PayloadError};
 use crate::store::IdempotencyStore;
 use crate::verify::{Verified, Verifier};

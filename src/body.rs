@@ -1,4 +1,4 @@
-//! [`Body`]: a request body type for servers that are not axum.
+//! [`RequestBody`]: a request body type for servers that are not axum.
 //!
 //! [`WebhookService`](crate::WebhookService) hands the inner service the
 //! verified bytes in the same body type it received, so that type must be
@@ -8,12 +8,12 @@
 //! ```
 //! use bytes::Bytes;
 //! use http_body_util::BodyExt;
-//! use tower_webhook::body::Body;
+//! use tower_webhook::body::RequestBody;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let body = Body::new(http_body_util::Full::new(Bytes::from_static(b"hello")));
+//! let body = RequestBody::new(http_body_util::Full::new(Bytes::from_static(b"hello")));
 //! assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
-//! assert_eq!(Body::from(Bytes::from_static(b"x")).collect().await.unwrap().to_bytes(), "x");
+//! assert_eq!(RequestBody::from(Bytes::from_static(b"x")).collect().await.unwrap().to_bytes(), "x");
 //! # }
 //! ```
 
@@ -25,14 +25,18 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 
-/// The error of a [`Body`].
+/// The error of a [`RequestBody`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Any body with `Bytes` chunks, boxed; buildable from [`Bytes`].
 #[derive(Debug)]
-pub struct Body(UnsyncBoxBody<Bytes, BoxError>);
+pub struct RequestBody(UnsyncBoxBody<Bytes, BoxError>);
 
-impl Body {
+/// Former name of [`RequestBody`].
+#[deprecated(since = "0.1.0", note = "renamed `RequestBody`")]
+pub type Body = RequestBody;
+
+impl RequestBody {
     /// Boxes `body`.
     pub fn new<B>(body: B) -> Self
     where
@@ -43,13 +47,13 @@ impl Body {
     }
 }
 
-impl From<Bytes> for Body {
+impl From<Bytes> for RequestBody {
     fn from(bytes: Bytes) -> Self {
         Self::new(http_body_util::Full::new(bytes))
     }
 }
 
-impl http_body::Body for Body {
+impl http_body::Body for RequestBody {
     type Data = Bytes;
     type Error = BoxError;
 

@@ -5,20 +5,41 @@
 mod macros;
 
 pub mod body;
+pub mod client;
 pub mod error;
 pub mod handshake;
 mod key;
 pub mod middleware;
-pub mod net;
 pub mod observe;
 pub mod payload;
 pub mod providers;
 pub mod rate_limit;
+pub mod received;
 pub mod secret;
-pub mod source;
+pub mod secrets;
 pub mod store;
-pub mod stored;
 pub mod verify;
+
+/// Former name of [`secrets`].
+#[deprecated(since = "0.1.0", note = "renamed `secrets`")]
+#[doc(hidden)]
+pub mod source {
+    pub use crate::secrets::*;
+}
+
+/// Former name of [`received`].
+#[deprecated(since = "0.1.0", note = "renamed `received`")]
+#[doc(hidden)]
+pub mod stored {
+    pub use crate::received::*;
+}
+
+/// Former name of [`client`].
+#[deprecated(since = "0.1.0", note = "renamed `client`")]
+#[doc(hidden)]
+pub mod net {
+    pub use crate::client::*;
+}
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

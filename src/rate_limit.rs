@@ -28,7 +28,7 @@
 //! use http::{Request, Response, StatusCode};
 //! use http_body_util::Full;
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
-//! use tower_webhook::net::ClientAddr;
+//! use tower_webhook::client::ClientAddr;
 //! use tower_webhook::rate_limit::RateLimit;
 //! use tower_webhook::{providers::GitHub, Secret, WebhookLayer};
 //!
@@ -61,11 +61,11 @@
 //! ```
 //!
 //! # Deployment
-//! The client is the peer address ([`ClientAddr`](crate::net::ClientAddr)
+//! The client is the peer address ([`ClientAddr`](crate::client::ClientAddr)
 //! or axum's `ConnectInfo`); behind a reverse proxy, list the proxy in
 //! [`trusted_proxies`](crate::middleware::WebhookLayerBuilder::trusted_proxies)
 //! so that its `Forwarded` / `X-Forwarded-For` is believed (see
-//! [`crate::net`]). IPv6 clients are keyed by their `/64` network: one host
+//! [`crate::client`]). IPv6 clients are keyed by their `/64` network: one host
 //! usually holds a whole `/64`, and per-address keys would let it mint
 //! fresh budgets at will.
 //!
@@ -98,8 +98,8 @@ use governor::{NotUntil, Quota};
 use http::request::Parts;
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 
+use crate::client::{TrustedProxies, peer_addr};
 use crate::error::{ConfigError, WebhookError};
-use crate::net::{TrustedProxies, peer_addr};
 use crate::verify::Verified;
 
 /// The `RateLimit` response field (IETF draft): what is left.
@@ -202,7 +202,7 @@ impl RateLimit {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_webhook::net::TrustedProxies;
+/// use tower_webhook::client::TrustedProxies;
 /// use tower_webhook::rate_limit::{ManualClock, PreAuthLimiter, RateLimit};
 ///
 /// let clock = ManualClock::new();
@@ -786,7 +786,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::net::ClientAddr;
+    use crate::client::ClientAddr;
 
     fn ext(addr: &str) -> Extensions {
         let mut e = Extensions::new();

@@ -24,7 +24,7 @@ use std::time::SystemTime;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::providers::kit::{Encoding, KeySet};
-use crate::providers::{Algorithm, sign_v1};
+use crate::providers::{hmac::Algorithm, sign_v1};
 use crate::secret::Secret;
 
 fn keys(alg: Algorithm, secret: Secret) -> KeySet {

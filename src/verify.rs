@@ -70,7 +70,7 @@ pub trait Verifier: Send + Sync + 'static {
     }
 
     /// Work to do before the body is read, for a verifier whose secrets
-    /// depend on the request: [`Tenants`](crate::source::Tenants) looks up
+    /// depend on the request: [`Tenants`](crate::secrets::Tenants) looks up
     /// the tenant's secrets here (an I/O call, maybe). The caller awaits the
     /// future and adds the [`Extensions`](http::Extensions) it gives to
     /// `parts.extensions` before calling [`verify_deferred`](Self::verify_deferred)
@@ -308,7 +308,7 @@ impl Verified {
     }
 
     /// Sets the tenant the delivery was verified for (see
-    /// [`Tenants`](crate::source::Tenants)). The layer keeps each tenant's
+    /// [`Tenants`](crate::secrets::Tenants)). The layer keeps each tenant's
     /// event ids apart in the idempotency store.
     pub fn with_tenant(mut self, tenant: impl Into<Arc<str>>) -> Self {
         self.tenant = Some(tenant.into());
@@ -425,7 +425,7 @@ impl Verified {
     }
 
     /// The tenant whose secrets verified the delivery, when the verifier
-    /// is [`Tenants`](crate::source::Tenants): the id as found in the
+    /// is [`Tenants`](crate::secrets::Tenants): the id as found in the
     /// request.
     pub fn tenant(&self) -> Option<&str> {
         self.tenant.as_deref()
@@ -509,7 +509,7 @@ pub enum VerifyError {
     #[error("source address is not allowed")]
     SourceNotAllowed,
     /// The request names no tenant, or a tenant id that cannot be one (too
-    /// long, not visible ASCII); see [`TenantFrom`](crate::source::TenantFrom).
+    /// long, not visible ASCII); see [`TenantFrom`](crate::secrets::TenantFrom).
     #[error("tenant id is missing or malformed")]
     InvalidTenant,
     /// The tenant named by the request has no secrets (the resolver does

@@ -118,7 +118,7 @@ async fn server(prefix: &str, audit: Option<Arc<Mutex<Vec<AuditRecord>>>>) -> So
     let verifier = GitHub::new(Secret::text(GH).expect("secret").with_label("current"))
         .add_secret(Secret::text(GH_OLD).expect("secret").with_label("old"));
     let mut github = WebhookLayer::builder(verifier)
-        .endpoint(&format!("{prefix}-gh"))
+        .endpoint_name(&format!("{prefix}-gh"))
         .body_limit(1024);
     if let Some(records) = audit {
         github = github.audit(move |r: AuditRecord| {
@@ -129,11 +129,11 @@ async fn server(prefix: &str, audit: Option<Arc<Mutex<Vec<AuditRecord>>>>) -> So
     let standard = WebhookLayer::builder(StandardWebhooks::new(
         Secret::standard_webhooks(STD).expect("secret"),
     ))
-    .endpoint(&format!("{prefix}-std"))
+    .endpoint_name(&format!("{prefix}-std"))
     .post_auth_limit(RateLimit::per_minute(2).expect("limit"))
     .build();
     let down = WebhookLayer::builder(GitHub::new(Secret::text(GH).expect("secret")))
-        .endpoint(&format!("{prefix}-down"))
+        .endpoint_name(&format!("{prefix}-down"))
         .with_store(Down)
         .build();
     let app = Router::new()
@@ -286,7 +286,7 @@ async fn each_outcome_of_a_scripted_sequence_is_counted_exactly() {
 async fn metrics_off_records_nothing() {
     snapshotter();
     let layer = WebhookLayer::builder(GitHub::new(Secret::text(GH).expect("secret")))
-        .endpoint("off-gh")
+        .endpoint_name("off-gh")
         .metrics(false)
         .build();
     let addr = common::serve(Router::new().route("/gh", any(handler).layer(layer))).await;
@@ -397,7 +397,7 @@ async fn a_slow_audit_hook_holds_at_most_the_bound_and_drops_the_rest() {
     let started = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&started);
     let layer = WebhookLayer::builder(GitHub::new(Secret::text(GH).expect("secret")))
-        .endpoint("audit-bound")
+        .endpoint_name("audit-bound")
         .audit(move |_r: AuditRecord| {
             counter.fetch_add(1, Ordering::SeqCst);
             // a hook that never finishes: its slot is never given back

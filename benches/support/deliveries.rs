@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full};
-use tower_webhook::net::ClientAddr;
+use tower_webhook::client::ClientAddr;
 use tower_webhook::testing;
 
 /// The size of every body.

@@ -14,15 +14,15 @@ use hyper_util::server::conn::auto;
 use serde_json::Value;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_webhook::body::Body;
-use tower_webhook::net::ClientAddr;
+use tower_webhook::body::RequestBody;
+use tower_webhook::client::ClientAddr;
 use tower_webhook::{Verified, Verifier, WebhookLayer, payload};
 
 use crate::{DemoStore, Events, Secrets};
 
 type Res =
     Response<http_body_util::combinators::UnsyncBoxBody<Bytes, tower_webhook::body::BoxError>>;
-type Route = BoxCloneSyncService<Request<Body>, Res, Infallible>;
+type Route = BoxCloneSyncService<Request<RequestBody>, Res, Infallible>;
 
 fn json(status: StatusCode, body: String) -> Res {
     let mut res = Response::new(
@@ -41,7 +41,7 @@ fn json(status: StatusCode, body: String) -> Res {
 /// One provider's stack: the layer, then a handler that parses the verified
 /// payload (400/422 rules of `payload::parse`) and records the delivery.
 fn route(layer: WebhookLayer<Box<dyn Verifier>, DemoStore>, events: Events) -> Route {
-    let handler = service_fn(move |req: Request<Body>| {
+    let handler = service_fn(move |req: Request<RequestBody>| {
         let events = events.clone();
         async move {
             let meta = req.extensions().get::<Verified>().cloned();
@@ -99,7 +99,7 @@ impl Routes {
         let Some((_, svc)) = self.by_path.iter().find(|(p, _)| *p == path) else {
             return json(StatusCode::NOT_FOUND, r#"{"error":"not_found"}"#.into());
         };
-        let mut req = req.map(Body::new);
+        let mut req = req.map(RequestBody::new);
         req.extensions_mut().insert(ClientAddr(peer));
         match svc.clone().oneshot(req).await {
             Ok(res) => res,

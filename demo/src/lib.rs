@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
+use tower_webhook::client::{PublicUrl, TrustedProxies};
 use tower_webhook::handshake::Handshake;
-use tower_webhook::net::{PublicUrl, TrustedProxies};
 use tower_webhook::providers::{
     Adyen, Discord, GitHub, GitLab, Intercom, LemonSqueezy, Linear, Mailgun, Mandrill, Paddle,
     SendGrid, Shopify, Slack, Square, StandardWebhooks, Stripe, Svix, Twilio, Twitch, Typeform,
@@ -432,7 +432,7 @@ pub fn layer(
     store: &DemoStore,
 ) -> Result<WebhookLayer<Box<dyn Verifier>, DemoStore>, BoxError> {
     let mut b = WebhookLayer::builder(route.verifier)
-        .endpoint(&route.path)
+        .endpoint_name(&route.path)
         .with_store(store.clone())
         .trusted_proxies(trusted_proxies()?);
     if let Some(limit) = pre_auth_limit()? {

@@ -28,8 +28,8 @@ use http::header::FORWARDED;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
-use tower_webhook::net::PublicUrl;
-use tower_webhook::net::TrustedProxies;
+use tower_webhook::client::PublicUrl;
+use tower_webhook::client::TrustedProxies;
 use tower_webhook::payload::{self, PayloadError};
 use tower_webhook::providers::hmac::{Algorithm, Encoding, Hmac};
 use tower_webhook::providers::{

@@ -29,13 +29,13 @@ use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
 use super::layer::{Config, StorePolicy};
+use crate::client::peer_addr;
 use crate::error::WebhookError;
 use crate::handshake::Answer;
-use crate::net::peer_addr;
 use crate::observe::{Outcome, Reason, Report};
 use crate::rate_limit::Tallies;
+use crate::received::ReceivedAt;
 use crate::store::{Claim, ClaimToken, EventKey, IdempotencyStore};
-use crate::stored::ReceivedAt;
 use crate::verify::{DedupKey, Verified, Verifier};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

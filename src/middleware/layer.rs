@@ -8,9 +8,9 @@ use http::Method;
 use tower_layer::Layer;
 
 use super::{Endpoint, FastAck, WebhookService};
+use crate::client::TrustedProxies;
 use crate::error::RejectionResponse;
 use crate::handshake::Handshake;
-use crate::net::TrustedProxies;
 use crate::observe::{AuditHook, Observers};
 use crate::rate_limit::{ManualClock, PostAuthLimiter, PreAuthLimiter, RateLimit, Stages};
 use crate::store::{IdempotencyStore, MemoryStore, NoStore};
@@ -209,11 +209,18 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
         self
     }
 
-    /// The endpoint's name in idempotency keys (default: the provider's
-    /// name). Give two routes of the same provider different names.
-    pub fn endpoint(mut self, name: &str) -> Self {
+    /// The endpoint's name in idempotency keys, metrics and logs
+    /// (default: the provider's name). Give two routes of the same provider
+    /// different names.
+    pub fn endpoint_name(mut self, name: &str) -> Self {
         self.config.endpoint = Arc::from(name);
         self
+    }
+
+    /// Former name of [`endpoint_name`](Self::endpoint_name).
+    #[deprecated(since = "0.1.0", note = "renamed `endpoint_name`")]
+    pub fn endpoint(self, name: &str) -> Self {
+        self.endpoint_name(name)
     }
 
     /// The clock timestamps are checked against (default: the system's).
@@ -324,7 +331,7 @@ impl<V: Verifier, St: IdempotencyStore> WebhookLayerBuilder<V, St> {
 
     /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` name the
     /// client (default: none, the peer address is the client). See
-    /// [`crate::net`].
+    /// [`crate::client`].
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.config.proxies = proxies;
         self

@@ -289,7 +289,9 @@ mod tests {
             let now = crate::testing::unix(std::time::SystemTime::now());
             let mut req = Request::post("/")
                 .header("content-type", "application/json")
-                .extension(crate::net::ClientAddr("192.0.2.7:1".parse().expect("addr")));
+                .extension(crate::client::ClientAddr(
+                    "192.0.2.7:1".parse().expect("addr"),
+                ));
             for (k, v) in &crate::testing::stripe(secret, now, body.as_bytes()) {
                 req = req.header(k, v);
             }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use http::request::Parts;
 
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
-use crate::net::PublicUrl;
+use crate::client::PublicUrl;
 use crate::verify::{Verified, Verifier, VerifyError};
 
 const SIGNATURE: &str = "x-mandrill-signature";
@@ -33,7 +33,7 @@ const SIGNATURE: &str = "x-mandrill-signature";
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use tower_webhook::{net::PublicUrl, providers::Mandrill, Secret, Verifier};
+/// use tower_webhook::{client::PublicUrl, providers::Mandrill, Secret, Verifier};
 ///
 /// let mandrill = Mandrill::new(Secret::text("webhook-key")?)
 ///     .public_url(PublicUrl::base("https://api.example.com")?);

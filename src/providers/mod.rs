@@ -50,7 +50,6 @@ mod unsigned;
 
 pub use discord::Discord;
 pub use github::GitHub;
-pub use hmac::{Algorithm, Encoding};
 pub use mandrill::Mandrill;
 pub use sendgrid::SendGrid;
 pub use shopify::Shopify;

@@ -7,7 +7,7 @@ use http::request::Parts;
 
 use super::json;
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
-use crate::net::PublicUrl;
+use crate::client::PublicUrl;
 use crate::verify::{Verified, Verifier, VerifyError};
 
 const SIGNATURE: &str = "x-square-hmacsha256-signature";
@@ -34,7 +34,7 @@ const SIGNATURE: &str = "x-square-hmacsha256-signature";
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use tower_webhook::{net::PublicUrl, providers::Square, Secret, Verifier};
+/// use tower_webhook::{client::PublicUrl, providers::Square, Secret, Verifier};
 ///
 /// let square = Square::new(Secret::text("signature-key")?)
 ///     .public_url(PublicUrl::base("https://api.example.com")?);

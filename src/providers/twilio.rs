@@ -9,7 +9,7 @@ use sha2::Digest as _;
 use subtle::ConstantTimeEq;
 
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
-use crate::net::{PublicUrl, RequestUrl};
+use crate::client::{PublicUrl, RequestUrl};
 use crate::secret::Secret;
 use crate::verify::{Verified, Verifier, VerifyError};
 
@@ -55,7 +55,7 @@ const IDEMPOTENCY: &str = "i-twilio-idempotency-token";
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use tower_webhook::{net::PublicUrl, providers::Twilio, Secret, Verifier};
+/// use tower_webhook::{client::PublicUrl, providers::Twilio, Secret, Verifier};
 ///
 /// let twilio = Twilio::new(Secret::text("12345")?)
 ///     .public_url(PublicUrl::base("https://mycompany.com")?);
@@ -221,7 +221,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::net::{ClientAddr, TrustedProxies};
+    use crate::client::{ClientAddr, TrustedProxies};
 
     const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
     const BODY: &[u8] = b"CallSid=CA1234567890ABCDE&Digits=1234&From=%2B14158675309&To=%2B18005551212&Caller=%2B14158675309";

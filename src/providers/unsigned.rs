@@ -14,8 +14,8 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::kit;
+use crate::client::{TrustedProxies, peer_addr};
 use crate::error::ConfigError;
-use crate::net::{TrustedProxies, peer_addr};
 use crate::secret::Secret;
 use crate::verify::{Verified, Verifier, VerifyError};
 
@@ -355,7 +355,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::net::ClientAddr;
+    use crate::client::ClientAddr;
 
     fn tok(s: &str) -> Secret {
         Secret::text(s).unwrap()

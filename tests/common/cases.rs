@@ -11,12 +11,12 @@ use axum::Router;
 use axum::routing::any;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
-use tower_webhook::net::PublicUrl;
-use tower_webhook::providers::hmac::Hmac;
+use tower_webhook::client::PublicUrl;
+use tower_webhook::providers::hmac::{Algorithm, Encoding, Hmac};
 use tower_webhook::providers::{
-    Adyen, Algorithm, Discord, Encoding, GitHub, GitLab, Intercom, LemonSqueezy, Linear, Mailgun,
-    Mandrill, Paddle, SendGrid, Shopify, Slack, Square, StandardWebhooks, Stripe, Svix, Twilio,
-    Twitch, Typeform, Unsigned, WooCommerce, WpWebhooks, Zoom,
+    Adyen, Discord, GitHub, GitLab, Intercom, LemonSqueezy, Linear, Mailgun, Mandrill, Paddle,
+    SendGrid, Shopify, Slack, Square, StandardWebhooks, Stripe, Svix, Twilio, Twitch, Typeform,
+    Unsigned, WooCommerce, WpWebhooks, Zoom,
 };
 use tower_webhook::{PublicKey, Secret, Tolerance, Verifier, Webhook, WebhookLayer, testing};
 

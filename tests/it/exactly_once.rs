@@ -511,7 +511,7 @@ impl IdempotencyStore for Recording {
 async fn github_claims_a_hash_of_the_signature_alone_never_the_signature_nor_unsigned_headers() {
     let store = Recording::default();
     let layer = WebhookLayer::builder(GitHub::new(Secret::text(GH_SECRET).expect("secret")))
-        .endpoint("gh")
+        .endpoint_name("gh")
         .with_store(store.clone())
         .build();
     let addr = common::serve(app(layer, Arc::new(AtomicUsize::new(0)), always_ok, false)).await;

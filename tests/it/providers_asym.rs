@@ -9,7 +9,7 @@ use axum::Router;
 use axum::routing::post;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use tower_webhook::net::{PublicUrl, TrustedProxies};
+use tower_webhook::client::{PublicUrl, TrustedProxies};
 use tower_webhook::providers::{
     Discord, Mandrill, SendGrid, Square, StandardWebhooks, Twilio, Unsigned,
 };

@@ -12,7 +12,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_webhook::net::{ClientAddr, TrustedProxies};
+use tower_webhook::client::{ClientAddr, TrustedProxies};
 use tower_webhook::providers::GitHub;
 use tower_webhook::rate_limit::{ManualClock, PreAuthLimiter, RateLimit};
 use tower_webhook::{

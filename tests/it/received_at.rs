@@ -12,7 +12,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_webhook::providers::Slack;
-use tower_webhook::stored::{ReceivedAt, StoredDelivery};
+use tower_webhook::received::{ReceivedAt, StoredDelivery};
 use tower_webhook::{Secret, WebhookLayer, testing};
 
 const SECRET: &str = "received-at-secret";

@@ -56,7 +56,7 @@ async fn a_provider_without_ids_is_deduplicated_by_its_signature() {
     let key = "mandrill-key";
     let url = "http://127.0.0.1/";
     let verifier = Mandrill::new(Secret::text(key).expect("secret"))
-        .public_url(tower_webhook::net::PublicUrl::base("http://127.0.0.1").expect("url"));
+        .public_url(tower_webhook::client::PublicUrl::base("http://127.0.0.1").expect("url"));
     let addr = counting(verifier, Arc::clone(&calls)).await;
     let body = b"mandrill_events=%5B%7B%22event%22%3A%22send%22%7D%5D";
     let mut h = testing::mandrill(key, url, body);

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::routing::post;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use tower_webhook::net::PublicUrl;
+use tower_webhook::client::PublicUrl;
 use tower_webhook::providers::hmac::Hmac;
 use tower_webhook::providers::{GitHub, Linear, Mailgun, Shopify, Stripe, Twilio, WooCommerce};
 use tower_webhook::verify::DedupKey;
@@ -226,7 +226,7 @@ async fn server<St: IdempotencyStore + Clone>(store: St, endpoint: &str) -> Serv
             }
         };
         let layer = WebhookLayer::builder(verifier)
-            .endpoint(&format!("{endpoint}{path}"))
+            .endpoint_name(&format!("{endpoint}{path}"))
             .with_store(store.clone())
             .build();
         app = app.merge(Router::new().route(path, post(handler).layer(layer)));

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::routing::post;
 use tower_webhook::providers::GitHub;
-use tower_webhook::source::Swappable;
+use tower_webhook::secrets::Swappable;
 use tower_webhook::{Secret, Verifier, WebhookLayer, testing};
 
 use crate::common::{post as send_post, serve};

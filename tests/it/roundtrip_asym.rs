@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use tower_webhook::net::PublicUrl;
+use tower_webhook::client::PublicUrl;
 use tower_webhook::providers::{Discord, Mandrill, SendGrid, Square, StandardWebhooks, Twilio};
 use tower_webhook::{PublicKey, Secret, Tolerance, Verifier, testing};
 

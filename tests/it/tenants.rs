@@ -11,8 +11,8 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use http::HeaderMap;
 use tower_webhook::providers::GitHub;
-use tower_webhook::source::{Swappable, TenantFrom, Tenants};
-use tower_webhook::stored::StoredDelivery;
+use tower_webhook::received::StoredDelivery;
+use tower_webhook::secrets::{Swappable, TenantFrom, Tenants};
 use tower_webhook::{Secret, Verified, Verifier, WebhookError, WebhookLayer, testing};
 
 use crate::common::{post as send_post, serve};
@@ -53,7 +53,10 @@ impl Store {
             .unwrap_or(0)
     }
 
-    fn tenants(self: &Arc<Self>, from: TenantFrom) -> Tenants<impl tower_webhook::source::Resolve> {
+    fn tenants(
+        self: &Arc<Self>,
+        from: TenantFrom,
+    ) -> Tenants<impl tower_webhook::secrets::Resolve> {
         let store = Arc::clone(self);
         Tenants::new("github", from, move |tenant: String| {
             let store = Arc::clone(&store);

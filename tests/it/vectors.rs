@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::Value;
-use tower_webhook::net::PublicUrl;
+use tower_webhook::client::PublicUrl;
 use tower_webhook::providers::{
     Adyen, GitLab, Intercom, LemonSqueezy, Linear, Mailgun, Paddle, Twitch, Typeform, WooCommerce,
     WpWebhooks, Zoom,

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use std::net::IpAddr;
-//! use tower_webhook::net::TrustedProxies;
+//! use tower_webhook::client::TrustedProxies;
 //!
 //! let proxies = TrustedProxies::new(["10.0.0.0/8"])?;
 //! let mut headers = http::HeaderMap::new();
@@ -244,7 +244,7 @@ fn parse_node(text: &str) -> Option<IpAddr> {
 ///   prefix in the base URL (`https://example.com/api`).
 ///
 /// ```
-/// use tower_webhook::net::{PublicUrl, TrustedProxies};
+/// use tower_webhook::client::{PublicUrl, TrustedProxies};
 ///
 /// let url = PublicUrl::base("https://hooks.example.com/api")?;
 /// let req = http::Request::post("/twilio/sms?x=1").body(())?;
@@ -256,7 +256,7 @@ fn parse_node(text: &str) -> Option<IpAddr> {
 ///     .header("x-forwarded-proto", "https")
 ///     .header("x-forwarded-host", "hooks.example.com")
 ///     .body(())?;
-/// req.extensions_mut().insert(tower_webhook::net::ClientAddr("10.0.0.5:4000".parse()?));
+/// req.extensions_mut().insert(tower_webhook::client::ClientAddr("10.0.0.5:4000".parse()?));
 /// assert_eq!(behind.resolve(&req.into_parts().0)?, "https://hooks.example.com/sms");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

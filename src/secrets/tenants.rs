@@ -30,7 +30,7 @@ pub const MAX_TENANT_LEN: usize = 128;
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use tower_webhook::{providers::Stripe, source::Resolve, Secret};
+/// use tower_webhook::{providers::Stripe, secrets::Resolve, Secret};
 ///
 /// fn check(_: impl Resolve) {}
 /// check(|tenant: String| async move {
@@ -243,7 +243,7 @@ impl<V> moka::Expiry<String, Option<Arc<V>>> for TenantExpiry {
 /// use axum::{routing::post, Extension, Router};
 /// use tower::ServiceExt;
 /// use tower_webhook::providers::GitHub;
-/// use tower_webhook::source::{TenantFrom, Tenants};
+/// use tower_webhook::secrets::{TenantFrom, Tenants};
 /// use tower_webhook::{testing, Secret, Verified, WebhookLayer};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -305,7 +305,7 @@ impl<V> moka::Expiry<String, Option<Arc<V>>> for TenantExpiry {
 /// Calling [`verify`](Verifier::verify) without [`prepare`](Verifier::prepare)
 /// (the layer and the actix adapter always prepare) refuses the delivery
 /// with [`VerifyError::NoActiveSecret`] and logs an error; for a stored
-/// delivery, use [`StoredDelivery::verify_prepared`](crate::stored::StoredDelivery::verify_prepared).
+/// delivery, use [`StoredDelivery::verify_prepared`](crate::received::StoredDelivery::verify_prepared).
 pub struct Tenants<R: Resolve> {
     resolver: Arc<R>,
     from: TenantFrom,

@@ -14,7 +14,7 @@
 //! ```
 //! use std::time::SystemTime;
 //! use tower_webhook::providers::GitHub;
-//! use tower_webhook::source::Swappable;
+//! use tower_webhook::secrets::Swappable;
 //! use tower_webhook::{testing, Secret, Verifier, WebhookLayer};
 //!
 //! let verifier = Swappable::new(GitHub::new(Secret::text("old")?));

@@ -9,7 +9,7 @@
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use tower_webhook::providers::Slack;
-//! use tower_webhook::stored::StoredDelivery;
+//! use tower_webhook::received::StoredDelivery;
 //! use tower_webhook::{testing, Secret, VerifyError};
 //!
 //! let arrived = SystemTime::now() - Duration::from_secs(3600);
@@ -116,7 +116,7 @@ impl StoredDelivery {
     }
 
     /// As [`verify`](Self::verify), for a verifier that loads its secrets
-    /// first ([`Tenants`](crate::source::Tenants)): runs
+    /// first ([`Tenants`](crate::secrets::Tenants)): runs
     /// [`Verifier::prepare`], then verifies against the arrival time.
     ///
     /// # Errors
