@@ -140,7 +140,8 @@ where
     let req = Request::from_parts(parts, B::from(admitted.body));
     let ticket = admitted.ticket;
     if let Some(pool) = &endpoint.config().fast_ack {
-        return fast_ack(pool, inner, req, ticket).await;
+        // Boxed: its state would otherwise enlarge every delivery's future.
+        return Box::pin(fast_ack(pool, inner, req, ticket)).await;
     }
     // A panic in the handler or a dropped request drops the ticket, which
     // releases the claim: the provider's retry is handled.
