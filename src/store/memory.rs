@@ -141,9 +141,9 @@ struct Inner {
 ///   the queue, or by eviction.
 ///
 /// Memory: per id, the [`EventKey`]'s text (shared, not copied), a 56-byte
-/// map entry and a 24-byte queue item. With 43-byte keys, a full store of
-/// the default capacity took about 190 bytes per id (19 MB), and no more
-/// after a million ids had gone through it.
+/// map entry and a 24-byte queue item: with 43-byte keys, about 170 heap
+/// bytes per id (17 MB at the default capacity; `cargo bench --bench
+/// allocations` measures it).
 ///
 /// Choose the capacity above the number of events you receive within the
 /// TTL: an id evicted early can be handled twice if it is redelivered.
