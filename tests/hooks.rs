@@ -111,4 +111,32 @@ async fn refusals_are_logged_at_debug_on_their_own_target_and_the_span_level_is_
     let log = quiet.text();
     assert!(!log.contains("webhook rejected"), "{log}");
     assert!(!log.contains("webhook{"), "{log}");
+    // A genuine delivery logs its outcome at INFO: outside the DEBUG span,
+    // which the INFO subscriber does not take (at the default INFO level,
+    // the line would carry `webhook{…}`).
+    let genuine = testing::github(SECRET, "d-3", "push", BODY);
+    assert_eq!(
+        common::post(addr, "/", genuine, BODY).await.status,
+        StatusCode::OK
+    );
+    let log = quiet.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("webhook delivery"))
+        .unwrap_or_else(|| panic!("no outcome line in:\n{log}"));
+    assert!(!line.contains("webhook{"), "{line}");
+
+    // The same delivery path at the default span level: the line is in
+    // the span.
+    let default = common::Captured::default();
+    let _guard = tracing::subscriber::set_default(default.subscriber("info"));
+    let addr = serve(WebhookLayer::new(github())).await;
+    let genuine = testing::github(SECRET, "d-4", "push", BODY);
+    common::post(addr, "/", genuine, BODY).await;
+    let log = default.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("webhook delivery"))
+        .unwrap_or_else(|| panic!("no outcome line in:\n{log}"));
+    assert!(line.contains("webhook{"), "{line}");
 }
