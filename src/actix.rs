@@ -63,7 +63,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::client::ClientAddr;
-use crate::middleware::{Admission, Endpoint, WebhookLayer};
+use crate::middleware::{Admission, Endpoint, Handled, WebhookLayer};
 use crate::payload::{self, PayloadError};
 use crate::store::IdempotencyStore;
 use crate::verify::{Verified, Verifier};
@@ -178,18 +178,13 @@ where
             match service.call(req).instrument(span).await {
                 Ok(mut res) => {
                     copy_headers(&ticket.headers(), res.headers_mut());
-                    let ok = res.status().is_success();
-                    if !ok {
-                        tracing::info!(
-                            status = res.status().as_u16(),
-                            "handler did not succeed: claim released"
-                        );
-                    }
-                    ticket.finish(ok).await;
+                    let status = http::StatusCode::from_u16(res.status().as_u16())
+                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+                    ticket.settle(Handled::Status(status)).await;
                     Ok(res.map_into_left_body())
                 }
                 Err(e) => {
-                    ticket.finish(false).await;
+                    ticket.settle(Handled::Error).await;
                     Err(e)
                 }
             }

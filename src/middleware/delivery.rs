@@ -180,22 +180,26 @@ impl<V: Verifier, St: IdempotencyStore> Endpoint<V, St> {
         if no_logger && tracing::level_filters::LevelFilter::current() < level {
             return Span::none();
         }
+        // tracing's span macros take their level as a constant.
+        macro_rules! webhook_span {
+            ($level:expr) => {
+                tracing::span!(
+                    $level,
+                    "webhook",
+                    provider = self.config.verifier.provider(),
+                    endpoint = %self.config.endpoint,
+                    event_id = Empty,
+                    outcome = Empty,
+                    reason = Empty
+                )
+            };
+        }
         let span = match level {
-            tracing::Level::ERROR => {
-                tracing::error_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
-            }
-            tracing::Level::WARN => {
-                tracing::warn_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
-            }
-            tracing::Level::INFO => {
-                tracing::info_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
-            }
-            tracing::Level::DEBUG => {
-                tracing::debug_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
-            }
-            tracing::Level::TRACE => {
-                tracing::trace_span!("webhook", provider = self.config.verifier.provider(), endpoint = %self.config.endpoint, event_id = Empty, outcome = Empty, reason = Empty)
-            }
+            tracing::Level::ERROR => webhook_span!(tracing::Level::ERROR),
+            tracing::Level::WARN => webhook_span!(tracing::Level::WARN),
+            tracing::Level::INFO => webhook_span!(tracing::Level::INFO),
+            tracing::Level::DEBUG => webhook_span!(tracing::Level::DEBUG),
+            tracing::Level::TRACE => webhook_span!(tracing::Level::TRACE),
         };
         if span.is_disabled() && no_logger {
             Span::none()
@@ -483,8 +487,8 @@ enum Refusal {
 pub(crate) enum Handled {
     /// It answered with this status (2xx: success).
     Status(StatusCode),
-    /// It succeeded or failed without an HTTP status (an actix handler's
-    /// answer, a server of your own: [`Ticket::finish`]).
+    /// It succeeded or failed without an HTTP status (a server of your
+    /// own: [`Ticket::finish`]).
     Success(bool),
     /// It returned an error instead of a response.
     Error,
@@ -541,27 +545,28 @@ impl<V: Verifier, St: IdempotencyStore> Ticket<V, St> {
     pub(crate) async fn settle(mut self, handled: Handled) {
         let span = self.span.clone();
         async move {
-            let (success, status) = match handled {
-                Handled::Status(s) => (s.is_success(), Some(s.as_u16())),
-                Handled::Success(ok) => (ok, None),
-                Handled::Error => (false, None),
+            let (outcome, reason, status) = match handled {
+                Handled::Status(s) if s.is_success() => (Outcome::Accepted, "handled", Some(s)),
+                Handled::Success(true) => (Outcome::Accepted, "handled", None),
+                Handled::Status(s) => (Outcome::HandlerError, "handler answered non-2xx", Some(s)),
+                Handled::Success(false) => (Outcome::HandlerError, "handler did not succeed", None),
+                Handled::Error => (Outcome::HandlerError, "handler returned an error", None),
             };
-            let Some(mut report) = self.report.take() else {
-                return;
-            };
-            if success {
+            if outcome == Outcome::Accepted {
                 self.complete().await;
-                record(&mut report, Outcome::Accepted, "handled", Some(&self.span));
             } else {
-                let reason = match handled {
-                    Handled::Status(_) => "handler answered non-2xx",
-                    Handled::Success(_) => "handler did not succeed",
-                    Handled::Error => "handler returned an error",
-                };
+                if let Some(status) = status {
+                    tracing::info!(
+                        status = status.as_u16(),
+                        "handler did not succeed: claim released"
+                    );
+                }
                 self.release().await;
-                record(&mut report, Outcome::HandlerError, reason, Some(&self.span));
             }
-            self.report_finish(report, status);
+            if let Some(mut report) = self.report.take() {
+                record(&mut report, outcome, reason, Some(&self.span));
+                self.report_finish(report, status.map(|s| s.as_u16()));
+            }
         }
         .instrument(span)
         .await;

@@ -48,6 +48,8 @@ mod layer;
 mod service;
 
 pub use body::ResponseBody;
+#[cfg(feature = "actix")]
+pub(crate) use delivery::Handled;
 #[cfg(feature = "axum")]
 pub(crate) use delivery::read_body;
 pub use delivery::{Admission, Admitted, DUPLICATE_HEADER, Endpoint, Ticket};

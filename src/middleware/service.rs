@@ -164,12 +164,6 @@ where
     let handled = match &mut answer {
         Ok(res) => {
             ticket.write_headers(res.headers_mut());
-            if !res.status().is_success() {
-                tracing::info!(
-                    status = res.status().as_u16(),
-                    "handler did not succeed: claim released"
-                );
-            }
             Handled::Status(res.status())
         }
         Err(_) => Handled::Error,
