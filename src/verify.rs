@@ -334,8 +334,8 @@ impl Verified {
             .with_key_retiring(key.retiring)
     }
 
-    /// Sets what identifies the signed content: the verified MAC (or a hash
-    /// of what was signed, such as Mailgun's token). The layer claims it
+    /// Sets what identifies the signed content: 32 bytes that stand for the
+    /// verified signature (its first 32, or a hash of it). The layer claims it
     /// when the event id is unsigned or absent. It must be the same for
     /// every copy of one signed delivery, whatever an attacker changes
     /// outside the signature. It is kept private:
@@ -469,8 +469,8 @@ impl fmt::Debug for Verified {
 pub enum DedupKey<'a> {
     /// An event id the signature covers.
     SignedId(&'a str),
-    /// A hash of the verified signature (or of the signed token): one per
-    /// signed delivery, whatever else a replay changes.
+    /// A hash of the verified signature: one per signed delivery, whatever
+    /// else a replay changes.
     Digest([u8; 32]),
 }
 

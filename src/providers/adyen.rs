@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use http::request::Parts;
 use serde::Deserialize;
+use sha2::Digest as _;
 
 use super::json;
 use super::kit::{self, Algorithm, Candidates, Encoding, KeySet};
@@ -176,7 +177,7 @@ impl Adyen {
                 text(item.event_code.as_ref()),
                 text(item.success.as_ref())
             ));
-            digests.push(m.digest32());
+            digests.push(m.mac.digest32());
         }
         // Each item is signed on its own: neither their order nor their
         // number is. The key is the set of the items' signed strings (as
@@ -188,14 +189,15 @@ impl Adyen {
         if digests.windows(2).any(|w| w[0] == w[1]) {
             return Err(VerifyError::MalformedBody("notificationItems repeated"));
         }
-        let mut set = <sha2::Sha256 as sha2::Digest>::new_with_prefix(b"adyen items\0");
-        for d in &digests {
-            sha2::Digest::update(&mut set, d);
-        }
+        let set = digests
+            .iter()
+            .fold(sha2::Sha256::new_with_prefix(b"adyen items\0"), |set, d| {
+                set.chain_update(d)
+            });
         let mut v = Verified::new("adyen")
             .with_key(label.unwrap_or_default())
             .with_event_id(ids.join(","), false)
-            .with_content_digest(sha2::Digest::finalize(set).into());
+            .with_content_digest(set.finalize().into());
         if let Some(Wrapped { item }) = n.items.first() {
             // Unsigned too: a `:` inside another signed value could shift it.
             v = v.with_event_type(text(item.event_code.as_ref()), false);
@@ -218,7 +220,7 @@ impl Adyen {
         let [ty] = json::unique_fields(body, &[&["type"]])?;
         let mut v = Verified::new("adyen")
             .with_key(m.key())
-            .with_event_id(m.id_hex(), true);
+            .with_event_id(m.mac.id_hex(), true);
         if let Some(ty) = ty {
             v = v.with_event_type(ty, true);
         }

@@ -61,7 +61,7 @@ impl BodyMac {
         let m = keys.verify(now, &[body], &candidates)?;
         let mut v = Verified::new(self.provider)
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
 
         let header_value = |f: Field| -> Result<Option<&str>, VerifyError> {
             match f {
@@ -90,7 +90,7 @@ impl BodyMac {
         } else if let Some(id) = id_body {
             v = v.with_event_id(id, true);
         } else if matches!(self.id, Field::Mac) {
-            v = v.with_event_id(m.id_hex(), true);
+            v = v.with_event_id(m.mac.id_hex(), true);
         }
         match (ty_header, ty_body) {
             (Some(ty), _) => v = v.with_event_type(ty, false),

@@ -103,7 +103,7 @@ impl Verifier for GitHub {
                 .mac_with(m.index, &[body])
                 .unwrap_or(m.mac)
                 .digest32(),
-            false => m.digest32(),
+            false => m.mac.digest32(),
         };
 
         let mut v = Verified::new("github")

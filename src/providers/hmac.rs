@@ -225,7 +225,7 @@ impl Verifier for Hmac {
                 m
             }
         };
-        v = v.with_key(m.key()).with_content_digest(m.digest32());
+        v = v.with_key(m.key()).with_content_digest(m.mac.digest32());
         if let Some(h) = &self.id_header
             && let Some(id) = kit::header_as(parts, h, "event id")?.filter(|s| !s.is_empty())
         {

@@ -259,28 +259,14 @@ pub(crate) struct Match<'a> {
     pub(crate) index: usize,
     pub(crate) label: Option<&'a Arc<str>>,
     pub(crate) retiring: bool,
-    /// The MAC that matched: the signature as the request carried it.
+    /// The MAC that matched: the signature as the request carried it, and
+    /// what identifies the delivery ([`Sig::digest32`]): it depends on
+    /// nothing the receiver configures (the order of its secrets, the URL
+    /// variant that matched) and on nothing outside the signature.
     pub(crate) mac: Sig,
 }
 
 impl Match<'_> {
-    /// What identifies the delivery (see
-    /// [`Verified::with_content_digest`](crate::Verified::with_content_digest)):
-    /// the verified signature. It depends on nothing the receiver
-    /// configures (the order of its secrets, the URL variant that matched)
-    /// and on nothing outside the signature, so every copy of a captured
-    /// delivery has the same one.
-    pub(crate) fn digest32(&self) -> [u8; 32] {
-        self.mac.digest32()
-    }
-
-    /// A short id derived from the verified signature, as
-    /// [`digest32`](Self::digest32), for providers that send no event id
-    /// (see [`Sig::id_hex`]).
-    pub(crate) fn id_hex(&self) -> String {
-        self.mac.id_hex()
-    }
-
     /// The matched key's label and retiring mark, for
     /// [`Verified`](crate::Verified).
     pub(crate) fn key(&self) -> KeyTag {

@@ -63,7 +63,7 @@ impl Verifier for Linear {
         let mut v = Verified::new("linear")
             .with_timestamp(ts_ms.div_euclid(1000))
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         if let Some(id) = kit::header(parts, DELIVERY)?.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);
         }

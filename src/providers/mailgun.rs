@@ -136,7 +136,7 @@ impl Verifier for Mailgun {
             .with_key(m.key())
             // The signed text `timestamp‖token` (as its MAC), the same in a
             // form and a JSON body, and however it is split in two.
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         if let Some(id) = f.id.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);
         }

@@ -94,7 +94,7 @@ impl Verifier for Mandrill {
         let m = self.keys.verify(now, &signed, &candidates)?;
         Ok(Verified::new("mandrill")
             .with_key(m.key())
-            .with_content_digest(m.digest32()))
+            .with_content_digest(m.mac.digest32()))
     }
 }
 

@@ -65,7 +65,7 @@ impl Verifier for Paddle {
         let mut v = Verified::new("paddle")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         v.set_event(id.map(|id| (id, true)), ty.map(|ty| (ty, true)));
         Ok(v)
     }

@@ -69,7 +69,7 @@ impl Verifier for Shopify {
 
         let mut v = Verified::new("shopify")
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         let id = either(parts, [&WEBHOOK_ID, &WEBHOOK_ID_NEW])?;
         let ty = either(parts, [&TOPIC, &TOPIC_NEW])?;
         v.set_event(

@@ -64,7 +64,7 @@ impl Verifier for Slack {
         let mut v = Verified::new("slack")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         v.set_event(
             id.map(|id| (id, true)),
             inner.or(outer).map(|ty| (ty, true)),

@@ -83,7 +83,7 @@ impl Verifier for Square {
         if let Some(id) = id {
             v = v.with_event_id(id, true);
         } else {
-            v = v.with_content_digest(m.digest32());
+            v = v.with_content_digest(m.mac.digest32());
         }
         if let Some(ty) = ty {
             v = v.with_event_type(ty, true);

@@ -66,7 +66,7 @@ impl Verifier for Stripe {
         let mut v = Verified::new("stripe")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         // The whole body is read for the claimed `id` (a second `id` key is
         // refused), so the type comes from the same pass.
         let [id, ty] = json::unique_fields(body, &[&["id"], &["type"]])?;

@@ -188,7 +188,7 @@ impl Verifier for Twilio {
 
         let mut v = Verified::new("twilio")
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         if let Some(id) = kit::header(parts, IDEMPOTENCY)?.filter(|s| !s.is_empty()) {
             v = v.with_event_id(id, false);
         }

@@ -67,7 +67,7 @@ impl Verifier for Twitch {
             .with_event_id(id, true)
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         if let Some(ty) = kit::header(parts, SUBSCRIPTION_TYPE)?.filter(|s| !s.is_empty()) {
             v = v.with_event_type(ty, false);
         }

@@ -61,7 +61,7 @@ impl Verifier for Zoom {
         let mut v = Verified::new("zoom")
             .with_timestamp(ts)
             .with_key(m.key())
-            .with_content_digest(m.digest32());
+            .with_content_digest(m.mac.digest32());
         if let (Some(event), Some(event_ts)) = (&event, &event_ts) {
             let id = match &object {
                 Some(object) => format!("{event}:{event_ts}:{object}"),
